@@ -1,0 +1,3 @@
+"""Datasets and the input pipeline."""
+
+from mrcnn.data.dataset import Dataset  # noqa: F401

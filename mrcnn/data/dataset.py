@@ -1,0 +1,182 @@
+"""The Dataset base class (matterport's `utils.Dataset`).
+
+A dataset is a list of classes and a list of images. Subclass it, register
+classes with `add_class` and images with `add_image`, implement `load_mask`
+(and `load_image` if images are not files), then call `prepare()`::
+
+    class BalloonDataset(Dataset):
+        def load_balloons(self, files):
+            self.add_class("balloon", 1, "balloon")
+            for i, path in enumerate(files):
+                self.add_image("balloon", image_id=i, path=path)
+
+        def load_mask(self, image_id):
+            ...
+            return masks, class_ids   # bool [H, W, N], int32 [N]
+
+    dataset = BalloonDataset()
+    dataset.load_balloons(files)
+    dataset.prepare()
+
+Class 0 is always the background ("BG"). Classes and images are identified
+by their source ("coco", "balloon", ...) and their id in that source; after
+`prepare()` they also have contiguous internal ids.
+"""
+
+import logging
+import os
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Attributes that only exist after prepare().
+_PREPARED_ATTRIBUTES = ("num_classes", "class_ids", "class_names", "num_images",
+                        "class_from_source_map", "image_from_source_map",
+                        "sources")
+
+
+class Dataset(object):
+    """Base class of datasets. See the module docstring for an example."""
+
+    def __init__(self, class_map=None):
+        self._image_ids = []
+        self.image_info = []
+        # Background is always the first class.
+        self.class_info = [{"source": "", "id": 0, "name": "BG"}]
+        self.source_class_ids = {}
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails.
+        if name in _PREPARED_ATTRIBUTES:
+            raise AttributeError(
+                "{}.{} is not set: call prepare() after adding classes and images".format(
+                    type(self).__name__, name))
+        raise AttributeError("{!r} object has no attribute {!r}".format(
+            type(self).__name__, name))
+
+    def add_class(self, source, class_id, class_name):
+        """Register class `class_id` of `source` under `class_name`.
+        Adding the same (source, class_id) twice keeps the first."""
+        if "." in str(source):
+            raise ValueError("add_class: source name {!r} must not contain a dot".format(source))
+        for info in self.class_info:
+            if info["source"] == source and info["id"] == class_id:
+                return
+        self.class_info.append({
+            "source": source,
+            "id": class_id,
+            "name": class_name,
+        })
+
+    def add_image(self, source, image_id, path, **kwargs):
+        """Register an image. Extra keyword arguments are kept in its info
+        dict (e.g. width, height, annotations) for `load_image`/`load_mask`."""
+        image_info = {
+            "id": image_id,
+            "source": source,
+            "path": path,
+        }
+        image_info.update(kwargs)
+        self.image_info.append(image_info)
+
+    def image_reference(self, image_id):
+        """A link or description that helps find the image while debugging.
+        Override for your dataset."""
+        return ""
+
+    def prepare(self, class_map=None):
+        """Build the internal ids and lookup tables. Call it after adding
+        classes and images, and again after adding more."""
+        def clean_name(name):
+            """The part of a name before its first comma, for display."""
+            return ",".join(name.split(",")[:1])
+
+        self.num_classes = len(self.class_info)
+        self.class_ids = np.arange(self.num_classes)
+        self.class_names = [clean_name(c["name"]) for c in self.class_info]
+        self.num_images = len(self.image_info)
+        self._image_ids = np.arange(self.num_images)
+
+        self.class_from_source_map = {"{}.{}".format(info["source"], info["id"]): id
+                                      for info, id in zip(self.class_info, self.class_ids)}
+        self.image_from_source_map = {"{}.{}".format(info["source"], info["id"]): id
+                                      for info, id in zip(self.image_info, self.image_ids)}
+
+        # For each source, the internal class ids it supports (BG in all).
+        self.sources = list(set([i["source"] for i in self.class_info]))
+        self.source_class_ids = {}
+        for source in self.sources:
+            self.source_class_ids[source] = [
+                i for i, info in enumerate(self.class_info)
+                if i == 0 or source == info["source"]]
+
+    def map_source_class_id(self, source_class_id):
+        """Internal class id of a "source.class_id" string, e.g. "coco.12" -> 11."""
+        try:
+            return self.class_from_source_map[source_class_id]
+        except KeyError:
+            raise KeyError("unknown source class {!r}; known: {}".format(
+                source_class_id, ", ".join(sorted(self.class_from_source_map)))) from None
+
+    def get_source_class_id(self, class_id, source):
+        """The id in `source` of internal class `class_id`."""
+        info = self.class_info[class_id]
+        if info["source"] != source:
+            raise ValueError("class {} ({!r}) comes from source {!r}, not {!r}".format(
+                class_id, info["name"], info["source"], source))
+        return info["id"]
+
+    @property
+    def image_ids(self):
+        return self._image_ids
+
+    def source_image_link(self, image_id):
+        """Path or URL of the image. Override to return a URL."""
+        return self.image_info[image_id]["path"]
+
+    def _info(self, image_id):
+        try:
+            return self.image_info[image_id]
+        except (IndexError, TypeError):
+            raise IndexError("image id {!r} is not in {} ({} images)".format(
+                image_id, type(self).__name__, len(self.image_info))) from None
+
+    def load_image(self, image_id):
+        """Load an image as [H, W, 3] uint8 (grayscale is expanded to RGB, an
+        alpha channel is dropped). Errors name the file and the image id."""
+        import skimage.color
+        import skimage.io
+
+        path = self._info(image_id)["path"]
+        if path is None:
+            raise ValueError("image {} of {} has no path: override load_image() to "
+                             "generate it".format(image_id, type(self).__name__))
+        if not os.path.exists(path):
+            raise FileNotFoundError("image {}: file not found: {}".format(image_id, path))
+        try:
+            image = skimage.io.imread(path)
+        except Exception as e:  # decoders raise many different types
+            raise ValueError("image {}: cannot read {}: {}".format(image_id, path, e)) from None
+        if image.ndim == 2:
+            image = skimage.color.gray2rgb(image)
+        elif image.ndim != 3:
+            raise ValueError("image {}: {} has shape {}; expected [H, W] or [H, W, C]".format(
+                image_id, path, image.shape))
+        if image.shape[-1] == 4:
+            image = image[..., :3]
+        return image
+
+    def load_mask(self, image_id):
+        """Instance masks of an image. Override it.
+
+        Returns:
+            masks: bool [height, width, instances], one mask per instance.
+            class_ids: int32 [instances], internal class ids.
+        The base class returns no instances.
+        """
+        logger.warning("You are using the default load_mask(), maybe you need to "
+                       "define your own one.")
+        mask = np.empty([0, 0, 0])
+        class_ids = np.empty([0], np.int32)
+        return mask, class_ids

@@ -1,0 +1,40 @@
+"""Install with `pip install -e ".[dev]"` (see README.md)."""
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_requirements(name):
+    with open(os.path.join(HERE, name)) as f:
+        return [line.split("#")[0].strip() for line in f
+                if line.split("#")[0].strip()]
+
+
+def read_version():
+    with open(os.path.join(HERE, "mrcnn", "__init__.py")) as f:
+        return re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+
+setup(
+    # "mrcnn" on PyPI is an unrelated placeholder; the import name stays mrcnn.
+    name="mask-rcnn-keras3",
+    version=read_version(),
+    description="Mask R-CNN for TensorFlow 2 / Keras 3 with matterport's Mask_RCNN API",
+    long_description=open(os.path.join(HERE, "README.md")).read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["mrcnn", "mrcnn.*"]),
+    install_requires=read_requirements("requirements.txt"),
+    extras_require={
+        "dev": ["pytest>=8", "pytest-xdist>=3.5"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)

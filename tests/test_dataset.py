@@ -1,0 +1,125 @@
+"""mrcnn.utils.Dataset and the synthetic shapes dataset."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from mrcnn import utils
+from mrcnn.data.shapes import ShapesConfig, ShapesDataset
+
+
+def make_two_source_dataset():
+    d = utils.Dataset()
+    d.add_class("coco", 1, "person")
+    d.add_class("coco", 3, "car, automobile")
+    d.add_class("balloon", 1, "balloon")
+    d.add_class("coco", 1, "duplicate ignored")
+    d.add_image("coco", image_id=42, path="a.jpg", width=10)
+    d.add_image("balloon", image_id="x7", path="b.jpg")
+    d.prepare()
+    return d
+
+
+def test_prepare_builds_ids_and_maps():
+    d = make_two_source_dataset()
+    assert d.num_classes == 4 and d.class_names == ["BG", "person", "car", "balloon"]
+    np.testing.assert_array_equal(d.class_ids, [0, 1, 2, 3])
+    np.testing.assert_array_equal(d.image_ids, [0, 1])
+    assert d.num_images == 2
+    assert d.map_source_class_id("coco.3") == 2
+    assert d.map_source_class_id("balloon.1") == 3
+    assert d.get_source_class_id(2, "coco") == 3
+    assert sorted(d.source_class_ids["coco"]) == [0, 1, 2]
+    assert d.source_class_ids["balloon"] == [0, 3]
+    assert d.image_from_source_map == {"coco.42": 0, "balloon.x7": 1}
+    assert d.image_info[0]["width"] == 10
+    assert d.source_image_link(1) == "b.jpg"
+    assert d.image_reference(0) == ""
+
+
+def test_dataset_errors():
+    d = make_two_source_dataset()
+    with pytest.raises(ValueError, match="dot"):
+        d.add_class("my.source", 1, "x")
+    with pytest.raises(KeyError, match="coco.99"):
+        d.map_source_class_id("coco.99")
+    with pytest.raises(ValueError, match="balloon"):
+        d.get_source_class_id(1, "balloon")
+    fresh = utils.Dataset()
+    with pytest.raises(AttributeError, match="prepare"):
+        fresh.class_names
+    with pytest.raises(IndexError, match="image id 5"):
+        d.load_image(5)
+
+
+def test_load_image_converts_gray_and_rgba(tmp_path):
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 10
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 3] = 7
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    Image.fromarray(rgba).save(tmp_path / "c.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    d = utils.Dataset()
+    for name in ("g.png", "c.png", "missing.png", "bad.png"):
+        d.add_image("files", image_id=name, path=str(tmp_path / name))
+    d.prepare()
+    image = d.load_image(0)
+    assert image.shape == (3, 4, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(image[..., 1], gray)
+    image = d.load_image(1)
+    assert image.shape == (3, 4, 3) and (image[..., 0] == 255).all()
+    with pytest.raises(FileNotFoundError, match="image 2.*missing.png"):
+        d.load_image(2)
+    with pytest.raises(ValueError, match="image 3.*bad.png"):
+        d.load_image(3)
+
+
+def test_default_load_mask_is_empty():
+    masks, class_ids = make_two_source_dataset().load_mask(0)
+    assert masks.shape == (0, 0, 0) and class_ids.shape == (0,)
+
+
+def test_shapes_dataset_is_reproducible_and_consistent():
+    a, b, c = ShapesDataset(), ShapesDataset(), ShapesDataset()
+    a.load_shapes(20, 128, 128, seed=7)
+    b.load_shapes(20, 128, 128, seed=7)
+    c.load_shapes(20, 128, 128, seed=8)
+    for d in (a, b, c):
+        d.prepare()
+    assert a.class_names == ["BG", "square", "circle", "triangle"]
+    assert [i["shapes"] for i in a.image_info] == [i["shapes"] for i in b.image_info]
+    assert [i["shapes"] for i in a.image_info] != [i["shapes"] for i in c.image_info]
+    for image_id in a.image_ids:
+        image = a.load_image(image_id)
+        np.testing.assert_array_equal(image, b.load_image(image_id))
+        masks, class_ids = a.load_mask(image_id)
+        assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+        assert masks.dtype == bool and masks.shape[:2] == (128, 128)
+        assert class_ids.dtype == np.int32 and 1 <= masks.shape[-1] <= 4
+        assert set(class_ids) <= {1, 2, 3}
+        # Instances do not overlap after occlusion; each shape's pixels carry its colour.
+        assert masks.sum(-1).max() <= 1
+        for i, (shape, color, _) in enumerate(a.image_info[image_id]["shapes"]):
+            assert a.class_names[class_ids[i]] == shape
+            if masks[..., i].any():
+                np.testing.assert_array_equal(image[masks[..., i]][0], color)
+
+
+def test_shapes_are_drawn_where_described():
+    d = ShapesDataset()
+    d.add_class("shapes", 1, "square")
+    d.add_class("shapes", 2, "circle")
+    d.add_class("shapes", 3, "triangle")
+    d.add_image("shapes", 0, None, width=64, height=64, bg_color=np.array([0, 0, 0]),
+                shapes=[("square", (255, 0, 0), (20, 30, 5)), ("circle", (0, 255, 0), (45, 45, 8))])
+    d.prepare()
+    masks, class_ids = d.load_mask(0)
+    np.testing.assert_array_equal(class_ids, [1, 2])
+    # cv2.rectangle fills (x-s, y-s)..(x+s, y+s) inclusive: rows 25..35, cols 15..25.
+    np.testing.assert_array_equal(utils.extract_bboxes(masks)[0], [25, 15, 36, 26])
+    assert masks[..., 1].sum() == pytest.approx(np.pi * 8 * 8, rel=0.15)
+
+
+def test_shapes_config():
+    c = ShapesConfig()
+    assert c.NUM_CLASSES == 4 and c.IMAGE_MAX_DIM == 128 and c.BATCH_SIZE == 8
