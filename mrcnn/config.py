@@ -319,8 +319,10 @@ class Config(object):
     def display(self):
         """Print the configuration values, one per line."""
         print("\nConfigurations:")
-        for key, val in self.to_dict().items():
-            print("{:30} {}".format(key, val))
+        for key in sorted(dir(self)):
+            value = getattr(self, key)
+            if not key.startswith("__") and not callable(value):
+                print("{:30} {}".format(key, value))
         print("\n")
 
     def to_json(self, indent=2):

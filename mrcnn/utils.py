@@ -197,6 +197,12 @@ def box_refinement(box, gt_box):
     return np.stack([dy, dx, dh, dw], axis=1)
 
 
+def box_refinement_graph(box, gt_box):
+    """TensorFlow version of `box_refinement` (see mrcnn.ops)."""
+    from mrcnn.ops import box_refinement_graph as graph_fn
+    return graph_fn(box, gt_box)
+
+
 def norm_boxes(boxes, shape):
     """Pixel boxes -> normalised float32 boxes for an image of `shape` (h, w)."""
     h, w = shape
@@ -240,8 +246,9 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
     max_dim: in "square" mode, the long side is at most max_dim and the image
         is padded to max_dim x max_dim.
     min_scale: scale up by at least this factor (square mode may overrule).
-    mode: "none" (unchanged), "square", "pad64" (scale up, then pad each side
-        to a multiple of 64; min_dim must be a multiple of 64) or "crop"
+    mode: "none" (unchanged), "square", "pad64" (scale up if min_dim or
+        min_scale ask for it, then pad each side to a multiple of 64; a
+        given min_dim must be a multiple of 64) or "crop"
         (scale up, then a random min_dim x min_dim crop; training only).
 
     Returns:
@@ -270,9 +277,9 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
                          "none, square, pad64, crop".format(mode))
     if mode == "square" and not max_dim:
         raise ValueError("resize_image: 'square' mode needs max_dim")
-    if mode in ("pad64", "crop") and not min_dim:
-        raise ValueError("resize_image: {!r} mode needs min_dim".format(mode))
-    if mode == "pad64" and min_dim % 64 != 0:
+    if mode == "crop" and not min_dim:
+        raise ValueError("resize_image: 'crop' mode needs min_dim")
+    if mode == "pad64" and min_dim and min_dim % 64 != 0:
         raise ValueError("resize_image: min_dim={} must be a multiple of 64 in "
                          "'pad64' mode".format(min_dim))
 
@@ -340,7 +347,7 @@ def minimize_mask(bbox, mask, mini_shape):
     mini_mask = np.zeros(mini_shape + (mask.shape[-1],), dtype=bool)
     for i in range(mask.shape[-1]):
         y1, x1, y2, x2 = bbox[i][:4]
-        m = mask[y1:y2, x1:x2, i].astype(bool)
+        m = mask[y1:y2, x1:x2, i].astype(bool).astype(np.float32)
         if m.size == 0:
             raise ValueError("minimize_mask: instance {} has an empty box {}".format(
                 i, list(bbox[i][:4])))
@@ -354,7 +361,7 @@ def expand_mask(bbox, mini_mask, image_shape):
     mask = np.zeros(tuple(image_shape[:2]) + (mini_mask.shape[-1],), dtype=bool)
     for i in range(mask.shape[-1]):
         y1, x1, y2, x2 = bbox[i][:4]
-        m = resize(mini_mask[:, :, i], (y2 - y1, x2 - x1))
+        m = resize(mini_mask[:, :, i].astype(np.float32), (y2 - y1, x2 - x1))
         mask[y1:y2, x1:x2, i] = np.around(m).astype(bool)
     return mask
 
@@ -548,6 +555,27 @@ def compute_recall(pred_boxes, gt_boxes, iou):
     matched_gt_boxes = iou_argmax[positive_ids]
     recall = len(set(matched_gt_boxes)) / gt_boxes.shape[0]
     return recall, positive_ids
+
+
+def batch_slice(inputs, graph_fn, batch_size, names=None):
+    """Run `graph_fn` on each of the first `batch_size` slices of `inputs`
+    (a tensor or list of tensors) and stack the results (matterport's helper
+    for graph code written for one image; this package's own layers are
+    batched instead)."""
+    import tensorflow as tf
+
+    if not isinstance(inputs, list):
+        inputs = [inputs]
+    outputs = []
+    for i in range(batch_size):
+        output_slice = graph_fn(*[x[i] for x in inputs])
+        if not isinstance(output_slice, (tuple, list)):
+            output_slice = [output_slice]
+        outputs.append(output_slice)
+    outputs = list(zip(*outputs))
+    names = names or [None] * len(outputs)
+    result = [tf.stack(o, axis=0, name=n) for o, n in zip(outputs, names)]
+    return result[0] if len(result) == 1 else result
 
 
 ############################################################

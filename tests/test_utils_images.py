@@ -116,3 +116,20 @@ def test_unmold_mask_thresholds_and_places():
     assert not full[:10].any() and not full[20:].any()
     assert not utils.unmold_mask(np.full((28, 28), 0.49), [0, 0, 5, 5], (8, 8)).any()
     assert utils.unmold_mask(np.full((28, 28), 0.5), [0, 0, 5, 5], (8, 8))[:5, :5].all()
+
+
+def test_resize_image_pad64_without_min_dim_only_pads():
+    out, window, scale, padding, _ = utils.resize_image(np.ones((70, 130, 3), np.uint8),
+                                                        mode="pad64")
+    assert scale == 1 and out.shape == (128, 192, 3) and window == (29, 31, 99, 161)
+    out, _, scale, _, _ = utils.resize_image(np.ones((40, 40, 3), np.uint8), mode="pad64",
+                                             min_scale=2)
+    assert scale == 2 and out.shape == (128, 128, 3)
+
+
+def test_expand_mask_accepts_uint8_mini_masks():
+    mask = np.zeros((39, 40, 1), bool)
+    mask[3:30, 5:35] = True
+    boxes = utils.extract_bboxes(mask)
+    mini = utils.minimize_mask(boxes, mask, (28, 28)).astype(np.uint8)
+    np.testing.assert_array_equal(utils.expand_mask(boxes, mini, (39, 40)), mask)

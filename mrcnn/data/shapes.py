@@ -50,9 +50,10 @@ class ShapesDataset(Dataset):
         seed: an int makes the set reproducible (independent of the global
             random state); None uses the global `random` module.
         """
-        if count < 0 or height < 48 or width < 48:
-            raise ValueError("load_shapes: need count >= 0 and images of at least 48x48 "
-                             "pixels, got count={}, {}x{}".format(count, height, width))
+        # Shapes sit 20 px inside the border with sizes from 20 to height // 4.
+        if count < 0 or height < 80 or width < 41:
+            raise ValueError("load_shapes: need count >= 0, height >= 80 and width >= 41, "
+                             "got count={}, {}x{}".format(count, height, width))
         rng = random if seed is None else random.Random(seed)
         for i, name in enumerate(SHAPE_NAMES):
             self.add_class("shapes", i + 1, name)

@@ -1,0 +1,144 @@
+"""Network heads: the RPN, the box/class head and the mask head.
+
+Layer names follow matterport (``rpn_model`` with ``rpn_conv_shared``,
+``rpn_class_raw``, ``rpn_bbox_pred``; ``mrcnn_class_conv1`` ...
+``mrcnn_bbox_fc``; ``mrcnn_mask_conv1`` ... ``mrcnn_mask``) so weight files
+load by name. The per-RoI layers run on RoIs folded into the batch axis
+([batch * rois, h, w, c]) rather than through TimeDistributed.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers as KL
+
+from mrcnn.backbone import BatchNorm
+from mrcnn.layers import PyramidROIAlign
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class FoldRois(KL.Layer):
+    """[batch, rois, ...] -> [batch * rois, ...]."""
+
+    def call(self, x):
+        return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        b, n = input_shape[0], input_shape[1]
+        return ((b * n if b is not None and n is not None else None),) + tuple(input_shape[2:])
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class UnfoldRois(KL.Layer):
+    """[batch * rois, ...] -> [batch, rois, ...] for a fixed number of rois."""
+
+    def __init__(self, num_rois, **kwargs):
+        super().__init__(**kwargs)
+        self.num_rois = int(num_rois)
+
+    def call(self, x):
+        return tf.reshape(x, tf.concat([[-1, self.num_rois], tf.shape(x)[1:]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.num_rois) + tuple(input_shape[1:])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_rois=self.num_rois)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class AnchorsReshape(KL.Layer):
+    """[batch, h, w, anchors * k] -> [batch, h * w * anchors, k]."""
+
+    def __init__(self, k, **kwargs):
+        super().__init__(**kwargs)
+        self.k = int(k)
+
+    def call(self, x):
+        return tf.reshape(x, [tf.shape(x)[0], -1, self.k])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, self.k)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(k=self.k)
+        return config
+
+
+def build_rpn_model(anchor_stride, anchors_per_location, depth):
+    """The RPN as a Keras model shared by all pyramid levels.
+
+    Input: a feature map [batch, height, width, depth].
+    Outputs:
+        rpn_class_logits: [batch, h * w * anchors, 2] (bg, fg) logits.
+        rpn_probs: [batch, h * w * anchors, 2] softmax of the logits.
+        rpn_bbox: [batch, h * w * anchors, (dy, dx, log(dh), log(dw))].
+    Anchors of a cell are contiguous, cells in row-major order, matching
+    utils.generate_anchors.
+    """
+    feature_map = KL.Input(shape=[None, None, depth], name="input_rpn_feature_map")
+    shared = KL.Conv2D(2 * depth, (3, 3), padding="same", activation="relu",
+                       strides=anchor_stride, name="rpn_conv_shared")(feature_map)
+    x = KL.Conv2D(2 * anchors_per_location, (1, 1), padding="valid",
+                  activation="linear", name="rpn_class_raw")(shared)
+    rpn_class_logits = AnchorsReshape(2)(x)
+    rpn_probs = KL.Activation("softmax", name="rpn_class_xxx")(rpn_class_logits)
+    x = KL.Conv2D(anchors_per_location * 4, (1, 1), padding="valid",
+                  activation="linear", name="rpn_bbox_pred")(shared)
+    rpn_bbox = AnchorsReshape(4)(x)
+    return keras.Model([feature_map], [rpn_class_logits, rpn_probs, rpn_bbox], name="rpn_model")
+
+
+def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
+                         train_bn=True, fc_layers_size=1024):
+    """Box/class head: RoIAlign (pool_size) -> two "FC" layers (a
+    pool_size x pool_size conv then a 1x1 conv, each with BN and ReLU) ->
+    class logits and class-specific box deltas.
+
+    rois: [batch, num_rois, 4] normalised; feature_maps: [P2, P3, P4, P5].
+    Returns:
+        logits: [batch, num_rois, num_classes]
+        probs: [batch, num_rois, num_classes]
+        bbox_deltas: [batch, num_rois, num_classes, (dy, dx, log(dh), log(dw))]
+    """
+    num_rois = rois.shape[1]
+    x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")(
+        [rois, image_meta] + feature_maps)
+    x = FoldRois()(x)
+    x = KL.Conv2D(fc_layers_size, (pool_size, pool_size), padding="valid",
+                  name="mrcnn_class_conv1")(x)
+    x = BatchNorm(train_bn=train_bn, name="mrcnn_class_bn1")(x)
+    x = KL.Activation("relu")(x)
+    x = KL.Conv2D(fc_layers_size, (1, 1), name="mrcnn_class_conv2")(x)
+    x = BatchNorm(train_bn=train_bn, name="mrcnn_class_bn2")(x)
+    x = KL.Activation("relu")(x)
+    shared = UnfoldRois(num_rois, name="pool_squeeze")(KL.Reshape((fc_layers_size,))(x))
+    mrcnn_class_logits = KL.Dense(num_classes, name="mrcnn_class_logits")(shared)
+    mrcnn_probs = KL.Activation("softmax", name="mrcnn_class")(mrcnn_class_logits)
+    x = KL.Dense(num_classes * 4, activation="linear", name="mrcnn_bbox_fc")(shared)
+    mrcnn_bbox = KL.Reshape((num_rois, num_classes, 4), name="mrcnn_bbox")(x)
+    return mrcnn_class_logits, mrcnn_probs, mrcnn_bbox
+
+
+def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
+                         train_bn=True, channels=256):
+    """Mask head: RoIAlign (pool_size) -> four 3x3 convs (BN, ReLU) -> 2x2
+    stride-2 transposed conv -> 1x1 conv with a sigmoid per class.
+
+    rois: [batch, num_rois, 4] normalised; feature_maps: [P2, P3, P4, P5].
+    Returns [batch, num_rois, 2 * pool_size, 2 * pool_size, num_classes].
+    """
+    num_rois = rois.shape[1]
+    x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
+        [rois, image_meta] + feature_maps)
+    x = FoldRois()(x)
+    for i in range(1, 5):
+        x = KL.Conv2D(channels, (3, 3), padding="same", name="mrcnn_mask_conv{}".format(i))(x)
+        x = BatchNorm(train_bn=train_bn, name="mrcnn_mask_bn{}".format(i))(x)
+        x = KL.Activation("relu")(x)
+    x = KL.Conv2DTranspose(channels, (2, 2), strides=2, activation="relu",
+                           name="mrcnn_mask_deconv")(x)
+    x = KL.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask")(x)
+    return UnfoldRois(num_rois)(x)

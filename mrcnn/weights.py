@@ -1,0 +1,146 @@
+"""HDF5 weight files in matterport's (Keras 2 legacy) layout.
+
+Layout: the root (or its ``model_weights`` group) has an attribute
+``layer_names``; each layer is a group with an attribute ``weight_names``
+and one dataset per weight at ``<layer>/<weight name>``. A nested model
+(``rpn_model``) is one group holding the weights of its inner layers.
+String attributes may be variable-length str (tf_keras) or fixed-length
+bytes (Keras 2.1 / h5py 2, e.g. the released mask_rcnn_coco.h5); both are
+read. Files written here use the same layout, so matterport-era tools and
+this package read each other's files.
+"""
+
+import os
+import tempfile
+
+import h5py
+import keras
+import numpy as np
+
+
+def _as_str(value):
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _str_list(attr):
+    return [_as_str(v) for v in np.asarray(attr).reshape(-1)]
+
+
+def weighted_layers(model):
+    """(name, [variables]) of each layer of `model` that holds weights, in
+    model order. Nested models count as one layer holding all of their
+    weights (matterport's rpn_model)."""
+    out = []
+    for layer in model.layers:
+        if layer.weights:
+            out.append((layer.name, list(layer.weights)))
+    return out
+
+
+def _variable_name(layer_name, variable, nested):
+    """HDF5 weight name of a variable, e.g. 'conv1/kernel:0'."""
+    path = getattr(variable, "path", variable.name)
+    parts = path.split("/")
+    if nested and len(parts) >= 2:
+        return "{}/{}:0".format(parts[-2], parts[-1])
+    return "{}/{}:0".format(layer_name, parts[-1])
+
+
+def read_weight_file(filepath):
+    """Read a weight file into {layer name: [(weight name, array), ...]}.
+    Errors name the file."""
+    if not os.path.exists(filepath):
+        raise FileNotFoundError("weight file not found: {}".format(filepath))
+    try:
+        f = h5py.File(filepath, mode="r")
+    except OSError as e:
+        raise ValueError("{} is not a readable HDF5 weight file: {}".format(filepath, e)) from None
+    with f:
+        group = f
+        if "layer_names" not in group.attrs and "model_weights" in group:
+            group = group["model_weights"]
+        if "layer_names" not in group.attrs:
+            raise ValueError("{}: no 'layer_names' attribute; not a Keras HDF5 weight "
+                             "file".format(filepath))
+        layers = {}
+        for name in _str_list(group.attrs["layer_names"]):
+            g = group[name]
+            weight_names = _str_list(g.attrs["weight_names"]) if "weight_names" in g.attrs else []
+            layers[name] = [(w, np.asarray(g[w])) for w in weight_names]
+        return layers
+
+
+def load_weights(model, filepath, by_name=False, exclude=None):
+    """Load `filepath` into `model`, matching layers by name.
+
+    by_name=False: every weighted layer of the model must be in the file.
+    by_name=True: layers missing from the file keep their values.
+    exclude: layer names not to load (e.g. the class-specific heads when
+        NUM_CLASSES differs).
+    Shapes are checked for all layers before anything is assigned: a file
+    made for another configuration raises ValueError naming the layer and
+    both shapes, and leaves the model untouched.
+    Returns the list of layer names loaded.
+    """
+    exclude = set(exclude or [])
+    file_layers = read_weight_file(filepath)
+    plan = []
+    missing = []
+    for name, variables in weighted_layers(model):
+        if name in exclude:
+            continue
+        if name not in file_layers or not file_layers[name]:
+            missing.append(name)
+            continue
+        saved = file_layers[name]
+        if len(saved) != len(variables):
+            raise ValueError(
+                "{}: layer '{}' has {} weights in the file but {} in the model ({}); was "
+                "the file made for another configuration? Pass exclude=['{}'] to skip it."
+                .format(filepath, name, len(saved), len(variables),
+                        ", ".join(w for w, _ in saved), name))
+        for variable, (weight_name, array) in zip(variables, saved):
+            if tuple(variable.shape) != tuple(array.shape):
+                raise ValueError(
+                    "{}: layer '{}' weight '{}' has shape {} in the file but {} in the model; "
+                    "was the file made for another configuration (e.g. NUM_CLASSES)? Pass "
+                    "exclude=['{}', ...] to skip those layers.".format(
+                        filepath, name, weight_name, tuple(array.shape),
+                        tuple(variable.shape), name))
+        plan.append((name, variables, saved))
+    if missing and not by_name:
+        raise ValueError("{}: {} weighted layer(s) of the model are not in the file: {}{}; "
+                         "use by_name=True to load the others".format(
+                             filepath, len(missing), ", ".join(missing[:10]),
+                             " ..." if len(missing) > 10 else ""))
+    for _, variables, saved in plan:
+        for variable, (_, array) in zip(variables, saved):
+            variable.assign(array.astype(keras.backend.standardize_dtype(variable.dtype)))
+    return [name for name, _, _ in plan]
+
+
+def save_weights(model, filepath):
+    """Write the model's weights in matterport's HDF5 layout, atomically
+    (temporary file in the same directory, then rename)."""
+    directory = os.path.dirname(os.path.abspath(filepath))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".h5.tmp", dir=directory)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            names = [layer.name for layer in model.layers]
+            f.attrs["layer_names"] = np.array([n.encode("utf8") for n in names])
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["keras_version"] = keras.__version__.encode("utf8")
+            for layer in model.layers:
+                g = f.create_group(layer.name)
+                nested = isinstance(layer, keras.Model)
+                weight_names = [_variable_name(layer.name, v, nested) for v in layer.weights]
+                g.attrs["weight_names"] = np.array([w.encode("utf8") for w in weight_names])
+                for name, variable in zip(weight_names, layer.weights):
+                    g.create_dataset(name, data=np.asarray(variable.numpy()))
+        os.replace(tmp, filepath)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return filepath
