@@ -1,15 +1,716 @@
-"""Mask R-CNN model facade (matterport's `mrcnn.model`).
+"""Mask R-CNN model facade with matterport's API.
 
-The network itself is built in the modules of this package; this module keeps
-matterport's import path for the helpers notebooks use.
+    model = MaskRCNN(mode="training", config=config, model_dir=MODEL_DIR)
+    model.load_weights(COCO_WEIGHTS, by_name=True,
+                       exclude=["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"])
+    model.train(dataset_train, dataset_val, learning_rate=config.LEARNING_RATE,
+                epochs=1, layers="heads")
+
+    model = MaskRCNN(mode="inference", config=inference_config, model_dir=MODEL_DIR)
+    model.load_weights(model.find_last(), by_name=True)
+    r = model.detect([image])[0]   # rois, class_ids, scores, masks
+
+The pipeline, module by module: data (mrcnn.data) -> backbone/FPN
+(mrcnn.backbone) -> RPN (mrcnn.heads) -> proposals (mrcnn.layers.proposal)
+-> RoIAlign (mrcnn.layers.roi_align) -> heads (mrcnn.heads) -> detections
+(mrcnn.layers.detection) -> losses (mrcnn.losses). This module wires them.
 """
 
-from mrcnn.molding import (  # noqa: F401
-    compose_image_meta,
-    compute_backbone_shapes,
-    mold_image,
-    parse_image_meta,
-    parse_image_meta_graph,
-    unmold_detections,
-    unmold_image,
-)
+import datetime
+import logging
+import os
+import re
+from collections import OrderedDict
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers as KL
+
+from mrcnn import losses as L
+from mrcnn import utils
+from mrcnn import weights as weight_io
+from mrcnn.backbone import BatchNorm, fpn_graph, resnet_graph  # noqa: F401
+from mrcnn.config import Config
+from mrcnn.data.pipeline import (build_rpn_targets, data_generator,  # noqa: F401
+                                 load_image_gt, make_tf_dataset)
+from mrcnn.heads import build_fpn_mask_graph, build_rpn_model, fpn_classifier_graph
+from mrcnn.layers import (DetectionLayer, DetectionTargetLayer,  # noqa: F401
+                          ProposalLayer, PyramidROIAlign)
+from mrcnn.molding import (compose_image_meta, compute_backbone_shapes,  # noqa: F401
+                           mold_image, parse_image_meta, parse_image_meta_graph,
+                           unmold_detections, unmold_image)
+from mrcnn.ops import norm_boxes_graph
+
+logger = logging.getLogger(__name__)
+
+LOSS_NAMES = ["rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
+              "mrcnn_bbox_loss", "mrcnn_mask_loss"]
+
+# Layer presets of MaskRCNN.train(layers=...).
+LAYER_REGEX = {
+    "heads": r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "3+": r"(res3.*)|(bn3.*)|(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "4+": r"(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "5+": r"(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "all": ".*",
+}
+
+WEIGHTS_FILE = "mask_rcnn.h5"
+CONFIG_FILE = "config.json"
+
+
+def log(text, array=None):
+    """Print a message, with the shape, range and dtype of `array` if given."""
+    if array is not None:
+        array = np.asarray(array)
+        text = text.ljust(25)
+        text += "shape: {:20}  ".format(str(array.shape))
+        if array.size:
+            text += "min: {:10.5f}  max: {:10.5f}".format(array.min(), array.max())
+        else:
+            text += "min: {:10}  max: {:10}".format("", "")
+        text += "  {}".format(array.dtype)
+    print(text)
+
+
+############################################################
+#  Small graph layers
+############################################################
+
+class _ConstantAnchors(KL.Layer):
+    """The training model's anchors: a constant [batch, anchors, 4]."""
+
+    def __init__(self, anchors, **kwargs):
+        super().__init__(**kwargs)
+        self.anchors = np.asarray(anchors, np.float32)
+
+    def call(self, image):
+        anchors = tf.constant(self.anchors)
+        return tf.broadcast_to(anchors[None], [tf.shape(image)[0]] + list(self.anchors.shape))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.anchors.shape
+
+
+class _NormBoxes(KL.Layer):
+    """Pixel boxes [batch, N, 4] -> normalised, for the image's size."""
+
+    def call(self, inputs):
+        boxes, image = inputs
+        return norm_boxes_graph(tf.cast(boxes, tf.float32), tf.shape(image)[1:3])
+
+
+class _ParseActiveClassIds(KL.Layer):
+    def call(self, image_meta):
+        return image_meta[:, 12:]
+
+
+class _Identity(KL.Layer):
+    def call(self, x):
+        return tf.identity(x)
+
+
+class _DetectionBoxes(KL.Layer):
+    def call(self, detections):
+        return detections[..., :4]
+
+
+class _LossLayer(KL.Layer):
+    """Wraps one of mrcnn.losses as a layer with a scalar output."""
+
+    def __init__(self, loss_fn, **kwargs):
+        super().__init__(**kwargs)
+        self.loss_fn = loss_fn
+
+    def call(self, inputs):
+        return self.loss_fn(*inputs)
+
+    def compute_output_shape(self, input_shape):
+        return ()
+
+
+############################################################
+#  Training wrapper
+############################################################
+
+class _Trainer(keras.Model):
+    """Runs the training graph in `fit`: total loss = weighted sum of the
+    five losses + L2 weight decay (matterport's: WEIGHT_DECAY * sum(w^2) /
+    size(w) for every trainable weight but BN's gamma and beta)."""
+
+    def __init__(self, net, config, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+        self.loss_weights = [float(config.LOSS_WEIGHTS.get(n, 1.0)) for n in LOSS_NAMES]
+        self.weight_decay = float(config.WEIGHT_DECAY)
+        self.trackers = [keras.metrics.Mean(name=n) for n in ["loss"] + LOSS_NAMES]
+
+    @property
+    def metrics(self):
+        return self.trackers
+
+    def call(self, inputs, training=False):
+        return self.net(inputs, training=training)
+
+    def _compute_losses(self, data, training):
+        inputs = data[0] if isinstance(data, tuple) and len(data) == 1 else data
+        outputs = self.net(list(inputs), training=training)
+        parts = [w * tf.reduce_mean(l) for w, l in zip(self.loss_weights, outputs[-5:])]
+        total = tf.add_n(parts)
+        if self.weight_decay:
+            decay = [tf.reduce_sum(tf.square(v)) / tf.cast(tf.size(v), tf.float32)
+                     for v in self.net.trainable_variables
+                     if "gamma" not in v.path and "beta" not in v.path]
+            if decay:
+                total = total + self.weight_decay * tf.add_n(decay)
+        return total, parts
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            total, parts = self._compute_losses(data, training=True)
+        variables = self.net.trainable_variables
+        grads = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None])
+        return self._update(total, parts)
+
+    def test_step(self, data):
+        total, parts = self._compute_losses(data, training=False)
+        return self._update(total, parts)
+
+    def _update(self, total, parts):
+        for tracker, value in zip(self.trackers, [total] + parts):
+            tracker.update_state(value)
+        return {t.name: t.result() for t in self.trackers}
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    """Writes matterport-named weight files at the end of each epoch,
+    atomically, plus the config beside them."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self.owner = owner
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = self.owner.checkpoint_path.format(epoch=epoch + 1)
+        weight_io.save_weights(self.owner.keras_model, path)
+        config_path = os.path.join(os.path.dirname(path), CONFIG_FILE)
+        try:
+            self.owner.config.save(config_path)
+        except ValueError:  # e.g. a callable BACKBONE: weights are still saved
+            pass
+
+
+############################################################
+#  MaskRCNN
+############################################################
+
+class MaskRCNN(object):
+    """Mask R-CNN: builds the Keras model and runs training and detection.
+
+    mode: "training" or "inference".
+    config: a Config subclass instance.
+    model_dir: directory for training logs and checkpoints.
+    The Keras model is `self.keras_model`.
+    """
+
+    def __init__(self, mode, config, model_dir):
+        if mode not in ("training", "inference"):
+            raise ValueError("mode must be 'training' or 'inference', got {!r}".format(mode))
+        if not isinstance(config, Config):
+            raise ValueError("config must be a mrcnn.config.Config instance, got {!r}".format(
+                type(config).__name__))
+        config.validate(require_classes=True)
+        self.mode = mode
+        self.config = config
+        self.model_dir = model_dir
+        self.set_log_dir()
+        self.keras_model = self.build(mode=mode, config=config)
+        self._predict_fn = None
+
+    # ------------------------------------------------------------------
+    # Graph
+    # ------------------------------------------------------------------
+    def build(self, mode, config):
+        """Build the Keras model of `mode`. See the module docstring."""
+        h, w = config.IMAGE_SHAPE[:2]
+        if h % 64 or w % 64:
+            raise ValueError("IMAGE_SHAPE {} must be divisible by 64 (the backbone halves "
+                             "it 6 times); use e.g. 256, 320, 384, 448, 512".format(
+                                 list(config.IMAGE_SHAPE)))
+        input_image = KL.Input(shape=[None, None, int(config.IMAGE_SHAPE[2])],
+                               name="input_image")
+        input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE], name="input_image_meta")
+        if mode == "training":
+            input_rpn_match = KL.Input(shape=[None, 1], name="input_rpn_match", dtype="int32")
+            input_rpn_bbox = KL.Input(shape=[None, 4], name="input_rpn_bbox", dtype="float32")
+            input_gt_class_ids = KL.Input(shape=[None], name="input_gt_class_ids",
+                                          dtype="int32")
+            input_gt_boxes = KL.Input(shape=[None, 4], name="input_gt_boxes", dtype="float32")
+            gt_boxes = _NormBoxes()([input_gt_boxes, input_image])
+            mask_hw = (config.MINI_MASK_SHAPE if config.USE_MINI_MASK
+                       else config.IMAGE_SHAPE[:2])
+            input_gt_masks = KL.Input(shape=[int(mask_hw[0]), int(mask_hw[1]), None],
+                                      name="input_gt_masks", dtype="bool")
+        else:
+            input_anchors = KL.Input(shape=[None, 4], name="input_anchors")
+
+        # Backbone and feature pyramid.
+        if callable(config.BACKBONE):
+            _, C2, C3, C4, C5 = config.BACKBONE(input_image, stage5=True,
+                                                train_bn=config.TRAIN_BN)
+        else:
+            _, C2, C3, C4, C5 = resnet_graph(input_image, config.BACKBONE, stage5=True,
+                                             train_bn=config.TRAIN_BN)
+        P2, P3, P4, P5, P6 = fpn_graph(C2, C3, C4, C5, config.TOP_DOWN_PYRAMID_SIZE)
+        rpn_feature_maps = [P2, P3, P4, P5, P6]
+        mrcnn_feature_maps = [P2, P3, P4, P5]
+
+        if mode == "training":
+            anchors = _ConstantAnchors(self.get_anchors(config.IMAGE_SHAPE),
+                                       name="anchors")(input_image)
+        else:
+            anchors = input_anchors
+
+        # Region proposal network, shared over the levels.
+        rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
+                              config.TOP_DOWN_PYRAMID_SIZE)
+        level_outputs = [rpn([p]) for p in rpn_feature_maps]
+        rpn_class_logits, rpn_class, rpn_bbox = [
+            KL.Concatenate(axis=1, name=n)(list(o))
+            for o, n in zip(zip(*level_outputs), ["rpn_class_logits", "rpn_class", "rpn_bbox"])]
+
+        proposal_count = (config.POST_NMS_ROIS_TRAINING if mode == "training"
+                          else config.POST_NMS_ROIS_INFERENCE)
+        rpn_rois = ProposalLayer(proposal_count=proposal_count,
+                                 nms_threshold=config.RPN_NMS_THRESHOLD,
+                                 name="ROI", config=config)([rpn_class, rpn_bbox, anchors])
+
+        if mode == "training":
+            if not config.USE_RPN_ROIS:
+                raise NotImplementedError("USE_RPN_ROIS = False (externally generated RoIs) "
+                                          "is not supported")
+            active_class_ids = _ParseActiveClassIds()(input_image_meta)
+            rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(
+                config, name="proposal_targets")(
+                [rpn_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
+            mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
+                rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
+                config.NUM_CLASSES, train_bn=config.TRAIN_BN,
+                fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+            mrcnn_mask = build_fpn_mask_graph(
+                rois, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
+                config.NUM_CLASSES, train_bn=config.TRAIN_BN,
+                channels=config.TOP_DOWN_PYRAMID_SIZE)
+            output_rois = _Identity(name="output_rois")(rois)
+
+            rpn_class_loss = _LossLayer(L.rpn_class_loss_graph, name="rpn_class_loss")(
+                [input_rpn_match, rpn_class_logits])
+            rpn_bbox_loss = _LossLayer(lambda *x: L.rpn_bbox_loss_graph(config, *x),
+                                       name="rpn_bbox_loss")(
+                [input_rpn_bbox, input_rpn_match, rpn_bbox])
+            class_loss = _LossLayer(L.mrcnn_class_loss_graph, name="mrcnn_class_loss")(
+                [target_class_ids, mrcnn_class_logits, active_class_ids])
+            bbox_loss = _LossLayer(L.mrcnn_bbox_loss_graph, name="mrcnn_bbox_loss")(
+                [target_bbox, target_class_ids, mrcnn_bbox])
+            mask_loss = _LossLayer(L.mrcnn_mask_loss_graph, name="mrcnn_mask_loss")(
+                [target_mask, target_class_ids, mrcnn_mask])
+
+            inputs = [input_image, input_image_meta, input_rpn_match, input_rpn_bbox,
+                      input_gt_class_ids, input_gt_boxes, input_gt_masks]
+            outputs = [rpn_class_logits, rpn_class, rpn_bbox,
+                       mrcnn_class_logits, mrcnn_class, mrcnn_bbox, mrcnn_mask,
+                       rpn_rois, output_rois,
+                       rpn_class_loss, rpn_bbox_loss, class_loss, bbox_loss, mask_loss]
+            return keras.Model(inputs, outputs, name="mask_rcnn")
+
+        mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
+            rpn_rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
+            config.NUM_CLASSES, train_bn=config.TRAIN_BN,
+            fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+        detections = DetectionLayer(config, name="mrcnn_detection")(
+            [rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
+        detection_boxes = _DetectionBoxes()(detections)
+        mrcnn_mask = build_fpn_mask_graph(
+            detection_boxes, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
+            config.NUM_CLASSES, train_bn=config.TRAIN_BN, channels=config.TOP_DOWN_PYRAMID_SIZE)
+        return keras.Model([input_image, input_image_meta, input_anchors],
+                           [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask,
+                            rpn_rois, rpn_class, rpn_bbox], name="mask_rcnn")
+
+    # ------------------------------------------------------------------
+    # Weights and directories
+    # ------------------------------------------------------------------
+    def find_last(self):
+        """Path of the last checkpoint of the last training run in model_dir."""
+        if not os.path.isdir(self.model_dir):
+            raise FileNotFoundError("Could not find model directory under {}".format(
+                self.model_dir))
+        key = self.config.NAME.lower()
+        dir_names = sorted(d for d in next(os.walk(self.model_dir))[1] if d.startswith(key))
+        if not dir_names:
+            raise FileNotFoundError("Could not find model directory under {}".format(
+                self.model_dir))
+        dir_name = os.path.join(self.model_dir, dir_names[-1])
+        checkpoints = sorted(f for f in next(os.walk(dir_name))[2]
+                             if f.startswith("mask_rcnn") and f.endswith(".h5"))
+        if not checkpoints:
+            raise FileNotFoundError("Could not find weight files in {}".format(dir_name))
+        return os.path.join(dir_name, checkpoints[-1])
+
+    def load_weights(self, filepath, by_name=False, exclude=None):
+        """Load weights from an HDF5 file (matterport's `.h5` files, old and
+        new, or this package's) or from a model directory written by `save`.
+
+        by_name: match layers by name and skip layers absent from the file.
+        exclude: layer names to skip (implies by_name=True), e.g.
+            ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+            when NUM_CLASSES differs from the file's.
+        A file made for another config raises ValueError naming the layer
+        and both shapes; nothing is loaded then.
+        """
+        if os.path.isdir(filepath):
+            filepath = os.path.join(filepath, WEIGHTS_FILE)
+        if exclude:
+            by_name = True
+        loaded = weight_io.load_weights(self.keras_model, filepath, by_name=by_name,
+                                        exclude=exclude)
+        self.set_log_dir(filepath)
+        return loaded
+
+    def save(self, directory):
+        """Write the weights and the config to `directory` (loadable with
+        `load_weights(directory)` and `MaskRCNN.from_directory`)."""
+        os.makedirs(directory, exist_ok=True)
+        weight_io.save_weights(self.keras_model, os.path.join(directory, WEIGHTS_FILE))
+        self.config.save(os.path.join(directory, CONFIG_FILE))
+        return directory
+
+    @classmethod
+    def from_directory(cls, directory, mode="inference", config=None, model_dir=None,
+                       **overrides):
+        """Build a model from a directory written by `save`, with its config
+        (attributes in `overrides` replace the saved ones; inference uses
+        one image per batch by default) and its weights."""
+        if config is None:
+            values = Config.load(os.path.join(directory, CONFIG_FILE)).to_dict()
+            if mode == "inference":
+                values.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
+            values.update(overrides)
+            config = Config.from_dict(values)
+        model = cls(mode=mode, config=config, model_dir=model_dir or directory)
+        model.load_weights(directory, by_name=True)
+        return model
+
+    def get_imagenet_weights(self):
+        """Download Keras' ImageNet ResNet-50 weights (no top); returns the path."""
+        url = ("https://github.com/fchollet/deep-learning-models/releases/download/v0.2/"
+               "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        return keras.utils.get_file("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                                    url, cache_subdir="models",
+                                    file_hash="a268eb855778b3df3c7506639542a6af")
+
+    def set_log_dir(self, model_path=None):
+        """Set the log directory and epoch counter; a checkpoint path of this
+        package's (matterport's) naming restarts from its epoch."""
+        self.epoch = 0
+        now = datetime.datetime.now()
+        if model_path:
+            regex = (r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
+                     r"mask\_rcnn\_[\w-]+(\d{4})\.h5")
+            m = re.match(regex, str(model_path))
+            if m:
+                now = datetime.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)),
+                                        int(m.group(4)), int(m.group(5)))
+                self.epoch = int(m.group(6))
+                print("Re-starting from epoch %d" % self.epoch)
+        name = (self.config.NAME or "mrcnn").lower()
+        self.log_dir = os.path.join(self.model_dir, "{}{:%Y%m%dT%H%M}".format(name, now))
+        self.checkpoint_path = os.path.join(
+            self.log_dir, "mask_rcnn_{}_*epoch*.h5".format(name)).replace("*epoch*",
+                                                                          "{epoch:04d}")
+
+    # ------------------------------------------------------------------
+    # Training
+    # ------------------------------------------------------------------
+    def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
+        """Make the layers whose names fully match `layer_regex` trainable
+        and freeze the others (nested models are searched too)."""
+        if verbose > 0 and keras_model is None:
+            log("Selecting layers to train")
+        keras_model = keras_model or self.keras_model
+        for layer in keras_model.layers:
+            if isinstance(layer, keras.Model):
+                if verbose > 0:
+                    print("In model: ", layer.name)
+                self.set_trainable(layer_regex, keras_model=layer, indent=indent + 4,
+                                   verbose=verbose)
+                continue
+            if not layer.weights:
+                continue
+            trainable = bool(re.fullmatch(layer_regex, layer.name))
+            layer.trainable = trainable
+            if trainable and verbose > 1:
+                log("{}{:20}   ({})".format(" " * indent, layer.name,
+                                            layer.__class__.__name__))
+
+    def train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
+              augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
+              verbose=1):
+        """Train until epoch `epochs` (counting the epochs already done).
+
+        layers: "heads", "3+", "4+", "5+", "all" or a regex of layer names.
+        augmentation: callable(image=..., masks=[...]) -> dict, e.g. an
+            albumentations Compose with size-preserving transforms.
+        custom_callbacks: extra keras callbacks.
+        no_augmentation_sources: dataset sources not to augment.
+        Checkpoints go to self.log_dir at the end of every epoch.
+        """
+        if self.mode != "training":
+            raise ValueError("Create the model in training mode to train it.")
+        layers = LAYER_REGEX.get(layers, layers)
+        train_ds = make_tf_dataset(train_dataset, self.config, shuffle=True,
+                                   augmentation=augmentation,
+                                   no_augmentation_sources=no_augmentation_sources)
+        val_ds = None
+        if val_dataset is not None and self.config.VALIDATION_STEPS:
+            val_ds = make_tf_dataset(val_dataset, self.config, shuffle=True)
+        os.makedirs(self.log_dir, exist_ok=True)
+        callbacks = [keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
+                                                 write_graph=False),
+                     _Checkpoint(self)]
+        callbacks += list(custom_callbacks or [])
+        if verbose:
+            log("\nStarting at epoch {}. LR={}\n".format(self.epoch, learning_rate))
+            log("Checkpoint Path: {}".format(self.checkpoint_path))
+        self.set_trainable(layers, verbose=verbose)
+        trainer = _Trainer(self.keras_model, self.config)
+        trainer.compile(optimizer=keras.optimizers.SGD(
+            learning_rate=learning_rate, momentum=self.config.LEARNING_MOMENTUM,
+            clipnorm=self.config.GRADIENT_CLIP_NORM), jit_compile=False)
+        history = trainer.fit(train_ds, initial_epoch=self.epoch, epochs=epochs,
+                              steps_per_epoch=self.config.STEPS_PER_EPOCH,
+                              callbacks=callbacks, validation_data=val_ds,
+                              validation_steps=self.config.VALIDATION_STEPS if val_ds else None,
+                              verbose=verbose)
+        self.epoch = max(self.epoch, epochs)
+        return history
+
+    # ------------------------------------------------------------------
+    # Inference
+    # ------------------------------------------------------------------
+    def mold_inputs(self, images):
+        """Resize, pad and normalise images for the network.
+
+        Returns molded_images [N, h, w, c], image_metas [N, meta], windows
+        [N, (y1, x1, y2, x2)].
+        """
+        molded_images, image_metas, windows = [], [], []
+        for image in images:
+            molded_image, window, scale, padding, crop = utils.resize_image(
+                image, min_dim=self.config.IMAGE_MIN_DIM, min_scale=self.config.IMAGE_MIN_SCALE,
+                max_dim=self.config.IMAGE_MAX_DIM, mode=self.config.IMAGE_RESIZE_MODE)
+            molded_image = mold_image(molded_image, self.config)
+            image_meta = compose_image_meta(0, image.shape, molded_image.shape, window, scale,
+                                            np.zeros([self.config.NUM_CLASSES], dtype=np.int32))
+            molded_images.append(molded_image)
+            windows.append(window)
+            image_metas.append(image_meta)
+        return np.stack(molded_images), np.stack(image_metas), np.stack(windows)
+
+    def unmold_detections(self, detections, mrcnn_mask, original_image_shape,
+                          image_shape, window):
+        """See mrcnn.molding.unmold_detections."""
+        return unmold_detections(detections, mrcnn_mask, original_image_shape,
+                                 image_shape, window)
+
+    def _check_images(self, images):
+        """Validate detect()'s images; grayscale/RGBA become RGB for a 3-channel model."""
+        if isinstance(images, np.ndarray) and images.ndim in (2, 3) and not (
+                images.ndim == 3 and images.shape[-1] > 4):
+            raise ValueError("detect() takes a list of images; wrap a single image in a list")
+        channels = int(self.config.IMAGE_CHANNEL_COUNT)
+        out = []
+        for i, image in enumerate(images):
+            image = np.asarray(image)
+            if channels == 3 and image.ndim == 2:
+                image = np.stack([image] * 3, axis=-1)
+            if channels == 3 and image.ndim == 3 and image.shape[-1] == 4:
+                image = image[..., :3]
+            if channels == 1 and image.ndim == 2:
+                image = image[..., None]
+            if image.ndim != 3 or image.shape[-1] != channels:
+                raise ValueError("image {} has shape {}; the model expects [height, width, {}] "
+                                 "(config.IMAGE_CHANNEL_COUNT)".format(i, image.shape, channels))
+            if image.shape[0] < 1 or image.shape[1] < 1:
+                raise ValueError("image {} is empty: shape {}".format(i, image.shape))
+            if image.dtype.kind in "ui" and image.dtype.itemsize > 1:
+                raise ValueError("image {} has dtype {}; the model expects 8-bit values (0-255). "
+                                 "Scale it, e.g. (image / 257).astype(np.uint8) for 16-bit "
+                                 "images".format(i, image.dtype))
+            if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+                raise ValueError("image {} contains NaN or infinite values".format(i))
+            out.append(image)
+        return out
+
+    def _predict(self, molded_images, image_metas, anchors):
+        if self._predict_fn is None:
+            model = self.keras_model
+
+            @tf.function(reduce_retracing=True)
+            def predict(images, metas, anchors):
+                return model([images, metas, anchors], training=False)
+            self._predict_fn = predict
+        outputs = self._predict_fn(tf.constant(molded_images, tf.float32),
+                                   tf.constant(image_metas, tf.float32),
+                                   tf.constant(anchors, tf.float32))
+        return [o.numpy() for o in outputs]
+
+    def detect(self, images, verbose=0):
+        """Detect instances in a list of images (any number, any sizes that
+        mold to the same shape; batched internally by config.BATCH_SIZE).
+
+        Returns a list with a dict per image:
+            rois: int32 [N, (y1, x1, y2, x2)] boxes in image pixels
+            class_ids: int32 [N]
+            scores: float32 [N]
+            masks: bool [H, W, N]
+        """
+        if self.mode != "inference":
+            raise ValueError("Create the model in inference mode to detect.")
+        images = self._check_images(images)
+        if verbose:
+            log("Processing {} images".format(len(images)))
+            for image in images:
+                log("image", image)
+        if not images:
+            return []
+        molded_images, image_metas, windows = self.mold_inputs(images)
+        image_shape = molded_images[0].shape
+        anchors = self.get_anchors(image_shape)
+        if verbose:
+            log("molded_images", molded_images)
+            log("image_metas", image_metas)
+            log("anchors", anchors)
+        results = []
+        step = self.config.BATCH_SIZE
+        for start in range(0, len(images), step):
+            stop = min(start + step, len(images))
+            batch_anchors = np.broadcast_to(anchors, (stop - start,) + anchors.shape)
+            detections, _, _, mrcnn_mask, _, _, _ = self._predict(
+                molded_images[start:stop], image_metas[start:stop], batch_anchors)
+            for j, i in enumerate(range(start, stop)):
+                rois, class_ids, scores, masks = unmold_detections(
+                    detections[j], mrcnn_mask[j], images[i].shape, molded_images[i].shape,
+                    windows[i])
+                results.append({"rois": rois, "class_ids": class_ids, "scores": scores,
+                                "masks": masks})
+        return results
+
+    def detect_molded(self, molded_images, image_metas, verbose=0):
+        """Detect on images already molded (e.g. from load_image_gt + mold_image);
+        boxes and masks are in molded-image coordinates."""
+        if self.mode != "inference":
+            raise ValueError("Create the model in inference mode to detect.")
+        molded_images = np.asarray(molded_images)
+        image_metas = np.asarray(image_metas)
+        anchors = self.get_anchors(molded_images[0].shape)
+        results = []
+        step = self.config.BATCH_SIZE
+        for start in range(0, len(molded_images), step):
+            stop = min(start + step, len(molded_images))
+            batch_anchors = np.broadcast_to(anchors, (stop - start,) + anchors.shape)
+            detections, _, _, mrcnn_mask, _, _, _ = self._predict(
+                molded_images[start:stop], image_metas[start:stop], batch_anchors)
+            for j, i in enumerate(range(start, stop)):
+                shape = molded_images[i].shape
+                rois, class_ids, scores, masks = unmold_detections(
+                    detections[j], mrcnn_mask[j], shape, shape, [0, 0, shape[0], shape[1]])
+                results.append({"rois": rois, "class_ids": class_ids, "scores": scores,
+                                "masks": masks})
+        return results
+
+    def get_anchors(self, image_shape):
+        """Normalised anchors of an input of `image_shape` (cached); the pixel
+        anchors of the last new shape are kept in self.anchors."""
+        backbone_shapes = compute_backbone_shapes(self.config, image_shape)
+        if not hasattr(self, "_anchor_cache"):
+            self._anchor_cache = {}
+        key = tuple(int(v) for v in image_shape)
+        if key not in self._anchor_cache:
+            a = utils.generate_pyramid_anchors(
+                self.config.RPN_ANCHOR_SCALES, self.config.RPN_ANCHOR_RATIOS,
+                backbone_shapes, self.config.BACKBONE_STRIDES, self.config.RPN_ANCHOR_STRIDE)
+            self.anchors = a
+            self._anchor_cache[key] = utils.norm_boxes(a, image_shape[:2])
+        return self._anchor_cache[key]
+
+    # ------------------------------------------------------------------
+    # Inspection
+    # ------------------------------------------------------------------
+    def ancestor(self, tensor, name, checked=None):
+        """Find the layer output named `name` (a layer name, or a regex) among
+        the ancestors of the Keras tensor `tensor`; None if absent."""
+        pattern = re.compile(name) if isinstance(name, str) else name
+        seen = set()
+        stack = [tensor]
+        while stack:
+            t = stack.pop()
+            history = getattr(t, "_keras_history", None)
+            if history is None:
+                continue
+            layer = history[0]
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            node = layer._inbound_nodes[history[1]]
+            for parent in node.input_tensors:
+                parent_layer = parent._keras_history[0]
+                if re.fullmatch(pattern, parent_layer.name):
+                    return parent
+                stack.append(parent)
+        return None
+
+    def find_trainable_layer(self, layer):
+        """The layer that holds the weights (unwraps TimeDistributed)."""
+        if isinstance(layer, KL.TimeDistributed):
+            return self.find_trainable_layer(layer.layer)
+        return layer
+
+    def get_trainable_layers(self):
+        """Layers that have weights."""
+        return [self.find_trainable_layer(l) for l in self.keras_model.layers
+                if self.find_trainable_layer(l).get_weights()]
+
+    def run_graph(self, images, outputs, image_metas=None):
+        """Compute intermediate tensors of the inference graph.
+
+        images: a list of images (or molded images with `image_metas`).
+        outputs: list of (name, tensor): Keras tensors of self.keras_model,
+            e.g. ("proposals", model.keras_model.get_layer("ROI").output).
+        Returns an OrderedDict name -> numpy array.
+        """
+        outputs = OrderedDict(outputs)
+        for key, value in outputs.items():
+            if value is None:
+                raise ValueError("run_graph: output {!r} is None".format(key))
+        sub = keras.Model(self.keras_model.inputs, list(outputs.values()))
+        if image_metas is None:
+            molded_images, image_metas, _ = self.mold_inputs(images)
+        else:
+            molded_images = images
+        anchors = self.get_anchors(molded_images[0].shape)
+        anchors = np.broadcast_to(anchors, (len(molded_images),) + anchors.shape)
+        model_in = [np.asarray(molded_images, np.float32), np.asarray(image_metas, np.float32),
+                    anchors.astype(np.float32)]
+        if self.mode == "training":
+            raise ValueError("run_graph needs an inference-mode model")
+        values = sub(model_in, training=False)
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        result = OrderedDict((k, np.asarray(v)) for k, v in zip(outputs.keys(), values))
+        for k, v in result.items():
+            log(k, v)
+        return result

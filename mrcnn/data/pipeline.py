@@ -289,9 +289,17 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         ds = ds.shuffle(max(len(image_ids), 1), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(tf_load, num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
                 deterministic=not shuffle)
-    ds = ds.filter(lambda *x: x[-1]).map(lambda *x: x[:-1])
+    ds = ds.filter(_has_instances).map(_drop_flag)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _has_instances(*sample):
+    return sample[-1]
+
+
+def _drop_flag(*sample):
+    return sample[:-1]
 
 
 def _sample_specs(config, num_anchors):
