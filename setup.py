@@ -29,6 +29,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["mrcnn", "mrcnn.*"]),
     install_requires=read_requirements("requirements.txt"),
+    entry_points={"console_scripts": ["mrcnn = mrcnn.cli:main"]},
     extras_require={
         "dev": ["pytest>=8", "pytest-xdist>=3.5"],
     },

@@ -18,10 +18,13 @@ class BatchNorm(KL.BatchNormalization):
         small batches); True always uses batch statistics.
     Keras 3 passes the model's `training` flag to every layer, so the pinned
     mode is enforced here rather than at graph construction.
+    momentum: of the moving statistics; 0.9 (PyTorch's 0.1) rather than
+        Keras' 0.99 so that BN trained from scratch for a few hundred steps
+        has usable statistics at inference. Irrelevant with frozen BN.
     """
 
-    def __init__(self, train_bn=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, train_bn=None, momentum=0.9, **kwargs):
+        super().__init__(momentum=momentum, **kwargs)
         self.train_bn = train_bn
 
     def call(self, inputs, training=None):
@@ -78,20 +81,66 @@ def conv_block(input_tensor, kernel_size, filters, stage, block,
 
 RESNET_STAGE4_BLOCKS = {"resnet50": 5, "resnet101": 22}
 
+# Basic-block ResNets (He et al. 2016): blocks per stage 2..5. Lighter
+# backbones for small images and CPU training; no matterport weights exist
+# for them.
+BASIC_RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
+
+
+def basic_block(input_tensor, filters, stage, block, strides=(1, 1), train_bn=True):
+    """Two 3x3 convs with BN; a strided 1x1 conv shortcut when the shape changes."""
+    conv_name = "res{}{}_branch".format(stage, block)
+    bn_name = "bn{}{}_branch".format(stage, block)
+    x = KL.Conv2D(filters, (3, 3), strides=strides, padding="same", name=conv_name + "2a")(
+        input_tensor)
+    x = BatchNorm(train_bn=train_bn, name=bn_name + "2a")(x)
+    x = KL.Activation("relu")(x)
+    x = KL.Conv2D(filters, (3, 3), padding="same", name=conv_name + "2b")(x)
+    x = BatchNorm(train_bn=train_bn, name=bn_name + "2b")(x)
+    shortcut = input_tensor
+    if strides != (1, 1) or input_tensor.shape[-1] != filters:
+        shortcut = KL.Conv2D(filters, (1, 1), strides=strides, name=conv_name + "1")(input_tensor)
+        shortcut = BatchNorm(train_bn=train_bn, name=bn_name + "1")(shortcut)
+    x = KL.Add()([x, shortcut])
+    return KL.Activation("relu", name="res{}{}_out".format(stage, block))(x)
+
+
+def basic_resnet_graph(input_image, architecture, stage5=True, train_bn=True):
+    """ResNet-18/34 stages [C1, C2, C3, C4, C5] (64, 64, 128, 256, 512 channels)."""
+    x = KL.ZeroPadding2D((3, 3))(input_image)
+    x = KL.Conv2D(64, (7, 7), strides=(2, 2), name="conv1", use_bias=True)(x)
+    x = BatchNorm(train_bn=train_bn, name="bn_conv1")(x)
+    x = KL.Activation("relu")(x)
+    C1 = x = KL.MaxPooling2D((3, 3), strides=(2, 2), padding="same")(x)
+    stages = [C1]
+    for stage, (blocks, filters) in enumerate(
+            zip(BASIC_RESNET_BLOCKS[architecture], (64, 128, 256, 512)), start=2):
+        if stage == 5 and not stage5:
+            stages.append(None)
+            break
+        for i in range(blocks):
+            strides = (2, 2) if i == 0 and stage > 2 else (1, 1)
+            x = basic_block(x, filters, stage, chr(97 + i), strides, train_bn)
+        stages.append(x)
+    return stages
+
 
 def resnet_graph(input_image, architecture, stage5=False, train_bn=True):
     """ResNet stages on a Keras tensor.
 
     input_image: [batch, height, width, channels].
-    architecture: "resnet50" or "resnet101".
+    architecture: "resnet50" or "resnet101" (bottleneck blocks, matterport's
+        layer names and weights), or "resnet18" / "resnet34" (basic blocks).
     stage5: build stage 5 (else C5 is None).
     train_bn: see BatchNorm.
     Returns [C1, C2, C3, C4, C5] with strides 4 (C1 after max-pool), 4, 8,
     16 and 32 and 64, 256, 512, 1024, 2048 channels.
     """
+    if architecture in BASIC_RESNET_BLOCKS:
+        return basic_resnet_graph(input_image, architecture, stage5, train_bn)
     if architecture not in RESNET_STAGE4_BLOCKS:
         raise ValueError("resnet_graph: architecture {!r} is not one of {}".format(
-            architecture, ", ".join(RESNET_STAGE4_BLOCKS)))
+            architecture, ", ".join(list(RESNET_STAGE4_BLOCKS) + list(BASIC_RESNET_BLOCKS))))
     # Stage 1
     x = KL.ZeroPadding2D((3, 3))(input_image)
     x = KL.Conv2D(64, (7, 7), strides=(2, 2), name="conv1", use_bias=True)(x)

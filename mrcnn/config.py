@@ -20,7 +20,7 @@ by the constructor) and round-trips through JSON (`to_dict` / `from_dict`,
 import json
 import numbers
 import os
-import tempfile
+import uuid
 
 import numpy as np
 
@@ -30,7 +30,8 @@ DERIVED_ATTRIBUTES = ("BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE")
 RESIZE_MODES = ("none", "square", "pad64", "crop")
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
               "mrcnn_bbox_loss", "mrcnn_mask_loss")
-BUILTIN_BACKBONES = ("resnet50", "resnet101")
+OPTIMIZERS = ("SGD", "Adam", "AdamW")
+BUILTIN_BACKBONES = ("resnet50", "resnet101", "resnet18", "resnet34")
 
 
 class Config(object):
@@ -53,7 +54,8 @@ class Config(object):
     STEPS_PER_EPOCH = 1000
     VALIDATION_STEPS = 50
 
-    # "resnet50", "resnet101", or a callable with the signature of
+    # "resnet50", "resnet101" (matterport's), "resnet18", "resnet34" (lighter,
+    # basic blocks), or a callable with the signature of
     # mrcnn.backbone.resnet_graph. A callable needs COMPUTE_BACKBONE_SHAPE too.
     BACKBONE = "resnet101"
 
@@ -148,9 +150,14 @@ class Config(object):
     # IoU threshold of the per-class NMS of the detections.
     DETECTION_NMS_THRESHOLD = 0.3
 
-    # SGD learning rate and momentum.
+    # Learning rate and momentum (matterport's SGD).
     LEARNING_RATE = 0.001
     LEARNING_MOMENTUM = 0.9
+
+    # Optimizer of MaskRCNN.train: "SGD" (with LEARNING_MOMENTUM, as in the
+    # paper and matterport), "Adam" or "AdamW" (WEIGHT_DECAY is then applied
+    # by the optimizer instead of the L2 loss term). Not in matterport.
+    OPTIMIZER = "SGD"
 
     # L2 weight decay.
     WEIGHT_DECAY = 0.0001
@@ -302,6 +309,8 @@ class Config(object):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or value < 0:
                 fail(name, "must be a number >= 0")
+        if self.OPTIMIZER not in OPTIMIZERS:
+            fail("OPTIMIZER", "must be one of {}".format(", ".join(OPTIMIZERS)))
         if self.GRADIENT_CLIP_NORM is not None and not self.GRADIENT_CLIP_NORM > 0:
             fail("GRADIENT_CLIP_NORM", "must be a positive number or None")
         if self.TRAIN_BN not in (None, True, False):
@@ -363,9 +372,11 @@ class Config(object):
         text = self.to_json()
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json.tmp", dir=directory)
+        # A fresh name opened exclusively (not mkstemp, whose 0600 mode would
+        # survive the rename).
+        tmp = os.path.join(directory, ".config-{}.json.tmp".format(uuid.uuid4().hex))
         try:
-            with os.fdopen(fd, "w") as f:
+            with open(tmp, "x") as f:
                 f.write(text)
             os.replace(tmp, path)
         except BaseException:

@@ -134,6 +134,19 @@ class _LossLayer(KL.Layer):
 #  Training wrapper
 ############################################################
 
+def make_optimizer(config, learning_rate):
+    """The optimizer of config.OPTIMIZER, clipping each gradient's norm at
+    GRADIENT_CLIP_NORM."""
+    clip = config.GRADIENT_CLIP_NORM
+    if config.OPTIMIZER == "Adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clip)
+    if config.OPTIMIZER == "AdamW":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, clipnorm=clip,
+                                      weight_decay=config.WEIGHT_DECAY)
+    return keras.optimizers.SGD(learning_rate=learning_rate,
+                                momentum=config.LEARNING_MOMENTUM, clipnorm=clip)
+
+
 class _Trainer(keras.Model):
     """Runs the training graph in `fit`: total loss = weighted sum of the
     five losses + L2 weight decay (matterport's: WEIGHT_DECAY * sum(w^2) /
@@ -143,7 +156,8 @@ class _Trainer(keras.Model):
         super().__init__(**kwargs)
         self.net = net
         self.loss_weights = [float(config.LOSS_WEIGHTS.get(n, 1.0)) for n in LOSS_NAMES]
-        self.weight_decay = float(config.WEIGHT_DECAY)
+        # AdamW decays the weights itself.
+        self.weight_decay = 0.0 if config.OPTIMIZER == "AdamW" else float(config.WEIGHT_DECAY)
         self.trackers = [keras.metrics.Mean(name=n) for n in ["loss"] + LOSS_NAMES]
 
     @property
@@ -487,9 +501,7 @@ class MaskRCNN(object):
             log("Checkpoint Path: {}".format(self.checkpoint_path))
         self.set_trainable(layers, verbose=verbose)
         trainer = _Trainer(self.keras_model, self.config)
-        trainer.compile(optimizer=keras.optimizers.SGD(
-            learning_rate=learning_rate, momentum=self.config.LEARNING_MOMENTUM,
-            clipnorm=self.config.GRADIENT_CLIP_NORM), jit_compile=False)
+        trainer.compile(optimizer=make_optimizer(self.config, learning_rate), jit_compile=False)
         history = trainer.fit(train_ds, initial_epoch=self.epoch, epochs=epochs,
                               steps_per_epoch=self.config.STEPS_PER_EPOCH,
                               callbacks=callbacks, validation_data=val_ds,

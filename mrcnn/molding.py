@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from mrcnn import utils
+from mrcnn.config import BUILTIN_BACKBONES
 
 
 def compute_backbone_shapes(config, image_shape):
@@ -20,9 +21,9 @@ def compute_backbone_shapes(config, image_shape):
     A callable BACKBONE uses config.COMPUTE_BACKBONE_SHAPE instead."""
     if callable(config.BACKBONE):
         return config.COMPUTE_BACKBONE_SHAPE(image_shape)
-    if config.BACKBONE not in ("resnet50", "resnet101"):
-        raise ValueError("config.BACKBONE = {!r}: expected resnet50, resnet101 or a "
-                         "callable".format(config.BACKBONE))
+    if config.BACKBONE not in BUILTIN_BACKBONES:
+        raise ValueError("config.BACKBONE = {!r}: expected one of {} or a callable".format(
+            config.BACKBONE, ", ".join(BUILTIN_BACKBONES)))
     return np.array(
         [[int(math.ceil(image_shape[0] / stride)),
           int(math.ceil(image_shape[1] / stride))]

@@ -5,19 +5,27 @@ helpers in `mrcnn.utils` and follow the same formulas, so that the numbers
 agree to float32 precision.
 """
 
+import numpy as np
 import tensorflow as tf
 
 
+# Largest log-scale change applied to a box (a factor of 1000/16, as in
+# Detectron): keeps an untrained network's huge deltas from overflowing exp()
+# into inf/NaN boxes. Trained networks stay far below it.
+MAX_LOG_SCALE = float(np.log(1000.0 / 16))
+
+
 def apply_box_deltas_graph(boxes, deltas):
-    """Apply deltas [..., (dy, dx, log(dh), log(dw))] to boxes [..., 4]."""
+    """Apply deltas [..., (dy, dx, log(dh), log(dw))] to boxes [..., 4].
+    log(dh), log(dw) are capped at MAX_LOG_SCALE."""
     height = boxes[..., 2] - boxes[..., 0]
     width = boxes[..., 3] - boxes[..., 1]
     center_y = boxes[..., 0] + 0.5 * height
     center_x = boxes[..., 1] + 0.5 * width
     center_y = center_y + deltas[..., 0] * height
     center_x = center_x + deltas[..., 1] * width
-    height = height * tf.exp(deltas[..., 2])
-    width = width * tf.exp(deltas[..., 3])
+    height = height * tf.exp(tf.minimum(deltas[..., 2], MAX_LOG_SCALE))
+    width = width * tf.exp(tf.minimum(deltas[..., 3], MAX_LOG_SCALE))
     y1 = center_y - 0.5 * height
     x1 = center_x - 0.5 * width
     return tf.stack([y1, x1, y1 + height, x1 + width], axis=-1)

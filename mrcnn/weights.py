@@ -11,7 +11,7 @@ this package read each other's files.
 """
 
 import os
-import tempfile
+import uuid
 
 import h5py
 import keras
@@ -124,10 +124,11 @@ def save_weights(model, filepath):
     (temporary file in the same directory, then rename)."""
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".h5.tmp", dir=directory)
-    os.close(fd)
+    # Not tempfile.mkstemp: its 0600 mode would survive the rename. h5py
+    # creates the file with the usual 0666 & ~umask; "w-" never overwrites.
+    tmp = os.path.join(directory, ".weights-{}.h5.tmp".format(uuid.uuid4().hex))
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w-") as f:
             names = [layer.name for layer in model.layers]
             f.attrs["layer_names"] = np.array([n.encode("utf8") for n in names])
             f.attrs["backend"] = b"tensorflow"

@@ -134,3 +134,15 @@ def test_display_prints_every_attribute(capsys):
     assert "NUM_CLASSES" in out and "IMAGE_META_SIZE" in out and "BATCH_SIZE" in out
     line = [l for l in out.splitlines() if l.startswith("NUM_CLASSES")][0]
     assert line == "{:30} {}".format("NUM_CLASSES", 4)
+
+
+def test_saved_config_is_readable_by_others(tmp_path):
+    import os
+    import stat
+    path = tmp_path / "config.json"
+    old = os.umask(0o022)
+    try:
+        SmallConfig().save(str(path))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644

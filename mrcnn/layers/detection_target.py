@@ -149,6 +149,13 @@ class DetectionTargetLayer(keras.layers.Layer):
         t = self.train_rois_per_image
         return [(b, t, 4), (b, t), (b, t, 4), (b, t) + tuple(self.mask_shape)]
 
+    def compute_output_spec(self, inputs):
+        # Keras would give every output the layer's float dtype; the class
+        # ids are int32, as call() returns them.
+        shapes = self.compute_output_shape([tuple(x.shape) for x in inputs])
+        dtypes = ["float32", "int32", "float32", "float32"]
+        return [keras.KerasTensor(s, dtype=d) for s, d in zip(shapes, dtypes)]
+
     def get_config(self):
         config = super().get_config()
         config.update(train_rois_per_image=self.train_rois_per_image,

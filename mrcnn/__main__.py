@@ -1,0 +1,5 @@
+import sys
+
+from mrcnn.cli import main
+
+sys.exit(main())
