@@ -111,6 +111,20 @@ class _Identity(KL.Layer):
         return tf.identity(x)
 
 
+class _FirstRois(KL.Layer):
+    """x[:, :count]: the first `count` RoIs of each image."""
+
+    def __init__(self, count, **kwargs):
+        super().__init__(**kwargs)
+        self.count = int(count)
+
+    def call(self, x):
+        return x[:, :self.count]
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor((x.shape[0], self.count) + tuple(x.shape[2:]), dtype=x.dtype)
+
+
 class _DetectionBoxes(KL.Layer):
     def call(self, detections):
         return detections[..., :4]
@@ -314,10 +328,17 @@ class MaskRCNN(object):
                 rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
                 config.NUM_CLASSES, train_bn=config.TRAIN_BN,
                 fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+            # DetectionTargetLayer puts the positive RoIs first and caps them at
+            # TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO; only they have a mask
+            # loss, so the mask head runs on that many RoIs, not all of them.
+            positive_rois = max(1, int(config.TRAIN_ROIS_PER_IMAGE * config.ROI_POSITIVE_RATIO))
+            mask_rois = _FirstRois(positive_rois)(rois)
             mrcnn_mask = build_fpn_mask_graph(
-                rois, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
+                mask_rois, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
                 config.NUM_CLASSES, train_bn=config.TRAIN_BN,
                 channels=config.TOP_DOWN_PYRAMID_SIZE)
+            mask_target = _FirstRois(positive_rois)(target_mask)
+            mask_class_ids = _FirstRois(positive_rois)(target_class_ids)
             output_rois = _Identity(name="output_rois")(rois)
 
             rpn_class_loss = _LossLayer(L.rpn_class_loss_graph, name="rpn_class_loss")(
@@ -330,7 +351,7 @@ class MaskRCNN(object):
             bbox_loss = _LossLayer(L.mrcnn_bbox_loss_graph, name="mrcnn_bbox_loss")(
                 [target_bbox, target_class_ids, mrcnn_bbox])
             mask_loss = _LossLayer(L.mrcnn_mask_loss_graph, name="mrcnn_mask_loss")(
-                [target_mask, target_class_ids, mrcnn_mask])
+                [mask_target, mask_class_ids, mrcnn_mask])
 
             inputs = [input_image, input_image_meta, input_rpn_match, input_rpn_bbox,
                       input_gt_class_ids, input_gt_boxes, input_gt_masks]
