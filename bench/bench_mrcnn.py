@@ -36,7 +36,7 @@ BENCHES = {
     "train-all": ("bench_train", 3, 7, {"layers": "all"}),
     "pipeline-shapes256": ("bench_pipeline", 1, 5, {"kind": "shapes256"}),
     "pipeline-coco1024": ("bench_pipeline", 1, 3, {"kind": "coco1024"}),
-    "profile-detect-r50": ("bench_profile", 1, 3, {"backbone": "resnet50"}),
+    "profile-detect-r50": ("bench_profile", 1, 2, {"backbone": "resnet50"}),
 }
 DEFAULT_ALL = list(BENCHES)
 
@@ -209,7 +209,9 @@ def bench_matmul(a, warmup, runs, n=4096):
     A = tf.constant(rng.standard_normal((n, n)).astype(np.float32))
     B = tf.constant(rng.standard_normal((n, n)).astype(np.float32))
     mm = tf.function(lambda x, y: tf.linalg.matmul(x, y))
-    lat = bl.time_it(lambda: mm(A, B).numpy() and None, warmup, runs)
+    def run():
+        mm(A, B).numpy()
+    lat = bl.time_it(run, warmup, runs)
     flops = 2.0 * n ** 3
     return base_record("matmul", a, task="fp32_matmul", size="%dx%d" % (n, n),
                        warmup=warmup, runs=runs, latency_s=lat,
@@ -457,16 +459,26 @@ def _xplane_op_profile(logdir, top=25):
                 # TF executor op events are "name:Type"; skip python / framework scopes.
                 for ev in line.events:
                     name = md[ev.metadata_id].name
-                    if ":" not in name or name.startswith(("$", "Tf", "tf.")):
+                    if ":" not in name or "::" in name or name.startswith(("$", "Tf", "tf.")):
                         continue
                     op_name, op_type = name.rsplit(":", 1)
-                    if not op_type or not op_type[0].isupper() or " " in op_type:
+                    if not op_type or not (op_type[0].isupper() or op_type[0] == "_") \
+                            or " " in op_type:
                         continue
                     s = ev.duration_ps / 1e12
                     by_type[op_type] = by_type.get(op_type, 0.0) + s
                     by_name[name] = by_name.get(name, 0.0) + s
     srt = lambda d: [[k, round(v, 4)] for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]  # noqa: E731
     return srt(by_type), srt(by_name), len(files)
+
+
+def _runner(tf, sub_model, x):
+    fn = tf.function(lambda a, b, c: sub_model([a, b, c], training=False))
+
+    def run():
+        for t in tf.nest.flatten(fn(*x)):
+            t.numpy()
+    return run
 
 
 def bench_profile(a, warmup, runs, backbone):
@@ -503,9 +515,7 @@ def bench_profile(a, warmup, runs, backbone):
         prev = 0.0
         for label, outs in stages:
             sub = keras.Model(km.inputs, outs)
-            fn = tf.function(lambda *xs, _m=sub: _m(list(xs), training=False))
-            run = lambda _fn=fn: [t.numpy() for t in tf.nest.flatten(_fn(*x))] and None  # noqa: E731
-            r = bl.time_it(run, warmup, runs)
+            r = bl.time_it(_runner(tf, sub, x), warmup, runs)
             timings.append({"stage": label, "cumulative_min_s": r["min"],
                             "cumulative_median_s": r["median"],
                             "stage_min_s": round(r["min"] - prev, 4),

@@ -601,9 +601,32 @@ class MaskRCNN(object):
                                    tf.constant(anchors, tf.float32))
         return [o.numpy() for o in outputs]
 
+    def _detect_molded_batches(self, molded_images, image_metas, original_shapes, windows):
+        """Run the network on molded images (grouped by shape, BATCH_SIZE at a
+        time) and unmold each image's detections."""
+        results = [None] * len(molded_images)
+        groups = OrderedDict()
+        for i, image in enumerate(molded_images):
+            groups.setdefault(image.shape, []).append(i)
+        step = self.config.BATCH_SIZE
+        for shape, indices in groups.items():
+            anchors = self.get_anchors(shape)
+            for start in range(0, len(indices), step):
+                chunk = indices[start:start + step]
+                detections, _, _, mrcnn_mask, _, _, _ = self._predict(
+                    np.stack([molded_images[i] for i in chunk]),
+                    np.stack([image_metas[i] for i in chunk]),
+                    np.broadcast_to(anchors, (len(chunk),) + anchors.shape))
+                for j, i in enumerate(chunk):
+                    rois, class_ids, scores, masks = unmold_detections(
+                        detections[j], mrcnn_mask[j], original_shapes[i], shape, windows[i])
+                    results[i] = {"rois": rois, "class_ids": class_ids, "scores": scores,
+                                  "masks": masks}
+        return results
+
     def detect(self, images, verbose=0):
-        """Detect instances in a list of images (any number, any sizes that
-        mold to the same shape; batched internally by config.BATCH_SIZE).
+        """Detect instances in a list of images (any number, any sizes;
+        batched internally, config.BATCH_SIZE images at a time).
 
         Returns a list with a dict per image:
             rois: int32 [N, (y1, x1, y2, x2)] boxes in image pixels
@@ -618,52 +641,24 @@ class MaskRCNN(object):
             log("Processing {} images".format(len(images)))
             for image in images:
                 log("image", image)
-        if not images:
-            return []
-        molded_images, image_metas, windows = self.mold_inputs(images)
-        image_shape = molded_images[0].shape
-        anchors = self.get_anchors(image_shape)
+        molded = [self.mold_inputs([image]) for image in images]
         if verbose:
-            log("molded_images", molded_images)
-            log("image_metas", image_metas)
-            log("anchors", anchors)
-        results = []
-        step = self.config.BATCH_SIZE
-        for start in range(0, len(images), step):
-            stop = min(start + step, len(images))
-            batch_anchors = np.broadcast_to(anchors, (stop - start,) + anchors.shape)
-            detections, _, _, mrcnn_mask, _, _, _ = self._predict(
-                molded_images[start:stop], image_metas[start:stop], batch_anchors)
-            for j, i in enumerate(range(start, stop)):
-                rois, class_ids, scores, masks = unmold_detections(
-                    detections[j], mrcnn_mask[j], images[i].shape, molded_images[i].shape,
-                    windows[i])
-                results.append({"rois": rois, "class_ids": class_ids, "scores": scores,
-                                "masks": masks})
-        return results
+            for molded_image, image_meta, _ in molded:
+                log("molded_images", molded_image)
+                log("image_metas", image_meta)
+        return self._detect_molded_batches([m[0][0] for m in molded], [m[1][0] for m in molded],
+                                           [image.shape for image in images],
+                                           [m[2][0] for m in molded])
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """Detect on images already molded (e.g. from load_image_gt + mold_image);
         boxes and masks are in molded-image coordinates."""
         if self.mode != "inference":
             raise ValueError("Create the model in inference mode to detect.")
-        molded_images = np.asarray(molded_images)
-        image_metas = np.asarray(image_metas)
-        anchors = self.get_anchors(molded_images[0].shape)
-        results = []
-        step = self.config.BATCH_SIZE
-        for start in range(0, len(molded_images), step):
-            stop = min(start + step, len(molded_images))
-            batch_anchors = np.broadcast_to(anchors, (stop - start,) + anchors.shape)
-            detections, _, _, mrcnn_mask, _, _, _ = self._predict(
-                molded_images[start:stop], image_metas[start:stop], batch_anchors)
-            for j, i in enumerate(range(start, stop)):
-                shape = molded_images[i].shape
-                rois, class_ids, scores, masks = unmold_detections(
-                    detections[j], mrcnn_mask[j], shape, shape, [0, 0, shape[0], shape[1]])
-                results.append({"rois": rois, "class_ids": class_ids, "scores": scores,
-                                "masks": masks})
-        return results
+        shapes = [np.asarray(image).shape for image in molded_images]
+        return self._detect_molded_batches([np.asarray(image) for image in molded_images],
+                                           list(np.asarray(image_metas)), shapes,
+                                           [[0, 0, s[0], s[1]] for s in shapes])
 
     def get_anchors(self, image_shape):
         """Normalised anchors of an input of `image_shape` (cached); the pixel

@@ -178,3 +178,31 @@ def test_set_log_dir_parses_checkpoint_names(tmp_path):
     assert model.epoch == 7
     assert model.log_dir == os.path.join(str(tmp_path), "tiny20240102T0304")
     assert model.checkpoint_path.endswith("tiny20240102T0304/mask_rcnn_tiny_{epoch:04d}.h5")
+
+
+def test_run_graph_ancestor_and_detect_molded(trained, toy):
+    model, _, model_dir = trained
+    inference = MaskRCNN("inference", InferenceTiny(), model_dir)
+    inference.load_weights(model.find_last(), by_name=True)
+    km = inference.keras_model
+    proposals = km.get_layer("ROI").output
+    assert inference.ancestor(km.outputs[0], "ROI") is proposals
+    assert inference.ancestor(proposals, "no_such_layer") is None
+    image = toy.load_image(0)
+    values = inference.run_graph([image], [
+        ("proposals", proposals),
+        ("pooled", km.get_layer("roi_align_classifier").output),
+        ("detections", km.get_layer("mrcnn_detection").output),
+    ])
+    config = inference.config
+    assert list(values) == ["proposals", "pooled", "detections"]
+    assert values["proposals"].shape == (1, config.POST_NMS_ROIS_INFERENCE, 4)
+    assert values["pooled"].shape == (1, config.POST_NMS_ROIS_INFERENCE, 7, 7,
+                                      config.TOP_DOWN_PYRAMID_SIZE)
+    direct = inference.detect([image])[0]
+    n = len(direct["class_ids"])
+    np.testing.assert_array_equal(values["detections"][0, :n, 4], direct["class_ids"])
+    # detect_molded on the molded image gives the same boxes (64x64: no resizing).
+    molded, metas, _ = inference.mold_inputs([image])
+    molded_result = inference.detect_molded(molded, metas)[0]
+    np.testing.assert_array_equal(molded_result["rois"], direct["rois"])
