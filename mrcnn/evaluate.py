@@ -7,6 +7,9 @@ Two families of numbers:
   APs/m/l) for masks ("segm") and boxes ("bbox").
 """
 
+import contextlib
+import io
+
 import numpy as np
 
 from mrcnn import utils
@@ -53,7 +56,8 @@ def coco_ground_truth(dataset, image_ids):
                   for i, name in enumerate(dataset.class_names) if i > 0]
     coco = COCO()
     coco.dataset = {"images": images, "annotations": annotations, "categories": categories}
-    coco.createIndex()
+    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress
+        coco.createIndex()
     return coco
 
 
@@ -69,9 +73,6 @@ def coco_results(image_id, result):
 
 def coco_evaluate(coco_gt, detections, iou_type="segm"):
     """Run COCOeval; returns {AP, AP50, AP75, APs, APm, APl} (floats)."""
-    import contextlib
-    import io
-
     from pycocotools.cocoeval import COCOeval
 
     if not detections:

@@ -182,8 +182,10 @@ class _Trainer(keras.Model):
         return self.net(inputs, training=training)
 
     def _compute_losses(self, data, training):
-        inputs = data[0] if isinstance(data, tuple) and len(data) == 1 else data
-        outputs = self.net(list(inputs), training=training)
+        # fit() passes the 7 input arrays; train_on_batch(x) passes (x, None, None).
+        if isinstance(data, tuple) and len(data) in (1, 2, 3) and isinstance(data[0], (tuple, list)):
+            data = data[0]
+        outputs = self.net(list(data), training=training)
         parts = [w * tf.reduce_mean(l) for w, l in zip(self.loss_weights, outputs[-5:])]
         total = tf.add_n(parts)
         if self.weight_decay:
@@ -525,7 +527,7 @@ class MaskRCNN(object):
         trainer.compile(optimizer=make_optimizer(self.config, learning_rate), jit_compile=False)
         history = trainer.fit(train_ds, initial_epoch=self.epoch, epochs=epochs,
                               steps_per_epoch=self.config.STEPS_PER_EPOCH,
-                              callbacks=callbacks, validation_data=val_ds,
+                              callbacks=callbacks, validation_data=val_ds, shuffle=False,
                               validation_steps=self.config.VALIDATION_STEPS if val_ds else None,
                               verbose=verbose)
         self.epoch = max(self.epoch, epochs)

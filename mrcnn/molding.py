@@ -132,8 +132,12 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
         boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
         n = class_ids.shape[0]
 
-    full_masks = [utils.unmold_mask(masks[i], boxes[i], original_image_shape)
-                  for i in range(n)]
-    full_masks = (np.stack(full_masks, axis=-1) if full_masks
-                  else np.empty(tuple(original_image_shape[:2]) + (0,)))
+    if n == 0:
+        return boxes, class_ids, scores, np.empty(tuple(original_image_shape[:2]) + (0,))
+    # Paste each mask into one preallocated [H, W, N] array (what
+    # utils.unmold_mask does for a single mask), touching only its box.
+    full_masks = np.zeros(tuple(original_image_shape[:2]) + (n,), dtype=bool)
+    for i in range(n):
+        y1, x1, y2, x2 = boxes[i]
+        full_masks[y1:y2, x1:x2, i] = utils.resize(masks[i], (y2 - y1, x2 - x1)) >= 0.5
     return boxes, class_ids, scores, full_masks

@@ -15,9 +15,9 @@ import logging
 import os
 import random
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
+import uuid
 import warnings
 
 import numpy as np
@@ -587,9 +587,10 @@ def download_file(url, path, verbose=1, timeout=60):
     so an interrupted download never leaves a truncated `path` behind."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=directory)
+    # A fresh name opened exclusively (mkstemp's 0600 mode would survive the rename).
+    tmp = os.path.join(directory, ".download-{}.part".format(uuid.uuid4().hex))
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "xb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as resp:
                     shutil.copyfileobj(resp, out)
