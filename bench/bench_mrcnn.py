@@ -324,11 +324,13 @@ def _training_batches(cfg, n, seed, count=16):
 
 
 def bench_train(a, warmup, runs, layers):
-    """Seconds per training step (shapes 256x256, batch 2) through _Trainer."""
+    """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer."""
     import numpy as np
     init_tf(a.threads, a.inter)
     import keras
-    from mrcnn.model import LAYER_REGEX, LOSS_NAMES, MaskRCNN, _Trainer, make_optimizer
+    from mrcnn.config import LOSS_NAMES
+    from mrcnn.model import MaskRCNN
+    from mrcnn.training import LAYER_REGEX, Trainer, make_optimizer
 
     cfg = shapes_train_config()
     batches = _training_batches(cfg, warmup + runs, bl.SEED)
@@ -337,13 +339,11 @@ def bench_train(a, warmup, runs, layers):
         t0 = time.perf_counter()
         model = MaskRCNN(mode="training", config=cfg, model_dir=logdir)
         model.set_trainable(LAYER_REGEX[layers], verbose=0)
-        trainer = _Trainer(model.keras_model, cfg)
+        trainer = Trainer(model.keras_model, cfg)
         trainer.compile(optimizer=make_optimizer(cfg, cfg.LEARNING_RATE), jit_compile=False)
         build_s = time.perf_counter() - t0
-        # Keras 3's train_on_batch(x) hands train_step (x, None, None), which
-        # _Trainer._compute_losses does not unpack (it takes fit's 7-tuple), so the
-        # step is driven like fit drives it: the compiled train_function on an
-        # iterator of one 7-array batch (numpy in, converted inside the step).
+        # The step is driven like fit drives it: the compiled train_function on
+        # an iterator of one 7-array batch (numpy in, converted inside the step).
         try:
             trainer._maybe_symbolic_build(data_batch=batches[0])  # what fit/train_on_batch do
         except Exception as e:  # noqa: BLE001 - the optimizer then builds on first step
@@ -364,7 +364,7 @@ def bench_train(a, warmup, runs, layers):
     trainable = int(sum(np.prod(w.shape) for w in model.keras_model.trainable_weights))
     return base_record(
         "train-" + layers, a, task="train_step",
-        what="_Trainer.train_function(iter([7-array numpy batch])) = one fit() step; SGD+momentum, "
+        what="Trainer.train_function(iter([7-array numpy batch])) = one fit() step; SGD+momentum, "
              "clipnorm, L2 decay",
         backbone=cfg.BACKBONE, image="256x256", batch=cfg.BATCH_SIZE, layers=layers,
         layer_regex=LAYER_REGEX[layers],
@@ -378,7 +378,7 @@ def bench_train(a, warmup, runs, layers):
         first_step_s=round(first_s, 2), build_compile_s=round(build_s, 2),
         trainable_params=trainable, total_params=int(model.keras_model.count_params()),
         losses_finite=bool(all(np.isfinite(v) for d in losses for v in d.values())),
-        losses_first=losses[0], losses_last=losses[-1], loss_names=["loss"] + LOSS_NAMES,
+        losses_first=losses[0], losses_last=losses[-1], loss_names=["loss"] + list(LOSS_NAMES),
         versions=versions())
 
 

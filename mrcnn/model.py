@@ -41,23 +41,12 @@ from mrcnn.molding import (compose_image_meta, compute_backbone_shapes,  # noqa:
                            mold_image, parse_image_meta, parse_image_meta_graph,
                            unmold_detections, unmold_image)
 from mrcnn.ops import norm_boxes_graph
+from mrcnn.training import (CONFIG_FILE, LAYER_REGEX, EpochCheckpoint, Trainer,  # noqa: F401
+                            make_optimizer)
 
 logger = logging.getLogger(__name__)
 
-LOSS_NAMES = ["rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
-              "mrcnn_bbox_loss", "mrcnn_mask_loss"]
-
-# Layer presets of MaskRCNN.train(layers=...).
-LAYER_REGEX = {
-    "heads": r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
-    "3+": r"(res3.*)|(bn3.*)|(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
-    "4+": r"(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
-    "5+": r"(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
-    "all": ".*",
-}
-
 WEIGHTS_FILE = "mask_rcnn.h5"
-CONFIG_FILE = "config.json"
 
 
 def log(text, array=None):
@@ -142,95 +131,6 @@ class _LossLayer(KL.Layer):
 
     def compute_output_shape(self, input_shape):
         return ()
-
-
-############################################################
-#  Training wrapper
-############################################################
-
-def make_optimizer(config, learning_rate):
-    """The optimizer of config.OPTIMIZER, clipping each gradient's norm at
-    GRADIENT_CLIP_NORM."""
-    clip = config.GRADIENT_CLIP_NORM
-    if config.OPTIMIZER == "Adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clip)
-    if config.OPTIMIZER == "AdamW":
-        return keras.optimizers.AdamW(learning_rate=learning_rate, clipnorm=clip,
-                                      weight_decay=config.WEIGHT_DECAY)
-    return keras.optimizers.SGD(learning_rate=learning_rate,
-                                momentum=config.LEARNING_MOMENTUM, clipnorm=clip)
-
-
-class _Trainer(keras.Model):
-    """Runs the training graph in `fit`: total loss = weighted sum of the
-    five losses + L2 weight decay (matterport's: WEIGHT_DECAY * sum(w^2) /
-    size(w) for every trainable weight but BN's gamma and beta)."""
-
-    def __init__(self, net, config, **kwargs):
-        super().__init__(**kwargs)
-        self.net = net
-        self.loss_weights = [float(config.LOSS_WEIGHTS.get(n, 1.0)) for n in LOSS_NAMES]
-        # AdamW decays the weights itself.
-        self.weight_decay = 0.0 if config.OPTIMIZER == "AdamW" else float(config.WEIGHT_DECAY)
-        self.trackers = [keras.metrics.Mean(name=n) for n in ["loss"] + LOSS_NAMES]
-
-    @property
-    def metrics(self):
-        return self.trackers
-
-    def call(self, inputs, training=False):
-        return self.net(inputs, training=training)
-
-    def _compute_losses(self, data, training):
-        # fit() passes the 7 input arrays; train_on_batch(x) passes (x, None, None).
-        if isinstance(data, tuple) and len(data) in (1, 2, 3) and isinstance(data[0], (tuple, list)):
-            data = data[0]
-        outputs = self.net(list(data), training=training)
-        parts = [w * tf.reduce_mean(l) for w, l in zip(self.loss_weights, outputs[-5:])]
-        total = tf.add_n(parts)
-        if self.weight_decay:
-            decay = [tf.reduce_sum(tf.square(v)) / tf.cast(tf.size(v), tf.float32)
-                     for v in self.net.trainable_variables
-                     if "gamma" not in v.path and "beta" not in v.path]
-            if decay:
-                total = total + self.weight_decay * tf.add_n(decay)
-        return total, parts
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            total, parts = self._compute_losses(data, training=True)
-        variables = self.net.trainable_variables
-        grads = tape.gradient(total, variables)
-        self.optimizer.apply_gradients(
-            [(g, v) for g, v in zip(grads, variables) if g is not None])
-        return self._update(total, parts)
-
-    def test_step(self, data):
-        total, parts = self._compute_losses(data, training=False)
-        return self._update(total, parts)
-
-    def _update(self, total, parts):
-        for tracker, value in zip(self.trackers, [total] + parts):
-            tracker.update_state(value)
-        return {t.name: t.result() for t in self.trackers}
-
-
-class _Checkpoint(keras.callbacks.Callback):
-    """Writes matterport-named weight files at the end of each epoch,
-    atomically, plus the config beside them."""
-
-    def __init__(self, owner):
-        super().__init__()
-        self.owner = owner
-
-    def on_epoch_end(self, epoch, logs=None):
-        path = self.owner.checkpoint_path.format(epoch=epoch + 1)
-        weight_io.save_weights(self.owner.keras_model, path)
-        config_path = os.path.join(os.path.dirname(path), CONFIG_FILE)
-        try:
-            self.owner.config.save(config_path)
-        except ValueError:  # e.g. a callable BACKBONE: weights are still saved
-            pass
 
 
 ############################################################
@@ -517,13 +417,13 @@ class MaskRCNN(object):
         os.makedirs(self.log_dir, exist_ok=True)
         callbacks = [keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
                                                  write_graph=False),
-                     _Checkpoint(self)]
+                     EpochCheckpoint(self.keras_model, self.checkpoint_path, self.config)]
         callbacks += list(custom_callbacks or [])
         if verbose:
             log("\nStarting at epoch {}. LR={}\n".format(self.epoch, learning_rate))
             log("Checkpoint Path: {}".format(self.checkpoint_path))
         self.set_trainable(layers, verbose=verbose)
-        trainer = _Trainer(self.keras_model, self.config)
+        trainer = Trainer(self.keras_model, self.config)
         trainer.compile(optimizer=make_optimizer(self.config, learning_rate), jit_compile=False)
         history = trainer.fit(train_ds, initial_epoch=self.epoch, epochs=epochs,
                               steps_per_epoch=self.config.STEPS_PER_EPOCH,

@@ -210,11 +210,11 @@ def test_run_graph_ancestor_and_detect_molded(trained, toy):
 
 def test_train_on_batch_accepts_a_batch_tuple(tmp_path, toy):
     from mrcnn.data.pipeline import make_tf_dataset
-    from mrcnn.model import _Trainer, make_optimizer
+    from mrcnn.training import Trainer, make_optimizer
     config = TinyConfig()
     model = MaskRCNN("training", config, str(tmp_path))
     batch = next(iter(make_tf_dataset(toy, config)))
-    trainer = _Trainer(model.keras_model, config)
+    trainer = Trainer(model.keras_model, config)
     trainer.compile(optimizer=make_optimizer(config, 1e-3), jit_compile=False)
     logs = trainer.train_on_batch(batch, return_dict=True)
     assert set(logs) >= {"loss", "rpn_class_loss", "mrcnn_mask_loss"}
