@@ -123,3 +123,12 @@ def test_shapes_are_drawn_where_described():
 def test_shapes_config():
     c = ShapesConfig()
     assert c.NUM_CLASSES == 4 and c.IMAGE_MAX_DIM == 128 and c.BATCH_SIZE == 8
+
+
+def test_load_image_refuses_16_bit(tmp_path):
+    Image.fromarray(np.full((4, 5), 4000, np.uint16)).save(tmp_path / "deep.png")
+    d = utils.Dataset()
+    d.add_image("files", image_id="deep", path=str(tmp_path / "deep.png"))
+    d.prepare()
+    with pytest.raises(ValueError, match="image 0.*deep.png.*uint16.*8-bit"):
+        d.load_image(0)

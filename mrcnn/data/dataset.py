@@ -144,7 +144,8 @@ class Dataset(object):
 
     def load_image(self, image_id):
         """Load an image as [H, W, 3] uint8 (grayscale is expanded to RGB, an
-        alpha channel is dropped). Errors name the file and the image id."""
+        alpha channel is dropped; other bit depths are refused). Errors name
+        the file and the image id."""
         import skimage.color
         import skimage.io
 
@@ -165,6 +166,10 @@ class Dataset(object):
                 image_id, path, image.shape))
         if image.shape[-1] == 4:
             image = image[..., :3]
+        if image.dtype != np.uint8:
+            raise ValueError("image {}: {} has {} pixels; the model expects 8-bit images. Convert "
+                             "it, or override load_image() to scale it (e.g. image // 257 for "
+                             "16-bit)".format(image_id, path, image.dtype))
         return image
 
     def load_mask(self, image_id):
