@@ -6,6 +6,7 @@ because weight files are matched to layers by name.
 """
 
 import keras
+import tensorflow as tf
 from keras import layers as KL
 
 
@@ -30,6 +31,15 @@ class BatchNorm(KL.BatchNormalization):
     def call(self, inputs, training=None):
         if self.train_bn is not None:
             training = self.train_bn
+        if not training and len(inputs.shape) == 4 and self.axis in (-1, 3) \
+                and self.center and self.scale:
+            # Inference: TF's fused kernel, which grappler folds into the
+            # preceding convolution (Keras 3 would emit separate mul/add ops).
+            # Same formula as matterport's tf_keras BatchNormalization used.
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, self.gamma, self.beta, mean=self.moving_mean,
+                variance=self.moving_variance, epsilon=self.epsilon, is_training=False)
+            return outputs
         return super().call(inputs, training=training)
 
     def get_config(self):
