@@ -1,6 +1,7 @@
 """The `mrcnn` command line: `mrcnn demo --output-dir DIR`."""
 
 import argparse
+import os
 import sys
 
 
@@ -39,6 +40,8 @@ def build_parser():
 
 
 def main(argv=None):
+    # TensorFlow's C++ info/warning logs drown the progress bars; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
