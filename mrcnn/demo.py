@@ -43,12 +43,9 @@ class DemoConfig(ShapesConfig):
 
 def draw_predictions(dataset, results, image_ids, path):
     """Ground truth (left) beside predictions (right) for a few images."""
-    import matplotlib
-    if "matplotlib.pyplot" not in __import__("sys").modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mrcnn import utils, visualize  # picks a headless backend when there is no display
 
-    from mrcnn import utils, visualize
+    import matplotlib.pyplot as plt
 
     n = len(image_ids)
     fig, axes = plt.subplots(n, 2, figsize=(6, 3 * n), squeeze=False)

@@ -30,17 +30,25 @@ def _box_xywh(box):
     return [x1, y1, x2 - x1, y2 - y1]
 
 
-def coco_ground_truth(dataset, image_ids):
-    """A pycocotools COCO object of the ground truth of `image_ids`."""
+def coco_ground_truth(dataset, image_ids, loaded=None):
+    """A pycocotools COCO object of the ground truth of `image_ids`.
+
+    loaded: optional {image_id: (masks, class_ids, (height, width))} already
+        read by the caller; other images are read from the dataset.
+    """
     from pycocotools.coco import COCO
 
+    loaded = loaded or {}
     images, annotations = [], []
     for image_id in image_ids:
-        masks, class_ids = dataset.load_mask(image_id)
-        info = dataset.image_info[image_id]
-        h, w = masks.shape[:2] if masks.shape[-1] else (info.get("height"), info.get("width"))
-        if h is None:
-            h, w = dataset.load_image(image_id).shape[:2]
+        if image_id in loaded:
+            masks, class_ids, (h, w) = loaded[image_id]
+        else:
+            masks, class_ids = dataset.load_mask(image_id)
+            info = dataset.image_info[image_id]
+            h, w = masks.shape[:2] if masks.shape[-1] else (info.get("height"), info.get("width"))
+            if h is None:
+                h, w = dataset.load_image(image_id).shape[:2]
         images.append({"id": int(image_id), "height": int(h), "width": int(w)})
         boxes = utils.extract_bboxes(masks) if masks.shape[-1] else np.zeros((0, 4))
         for i in range(masks.shape[-1]):
@@ -95,16 +103,18 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1)
     """
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
     batch_size = batch_size or model.config.BATCH_SIZE
-    results, aps, detections = [], [], []
+    results, aps, detections, loaded = [], [], [], {}
     progress = None
     if verbose:
         from tqdm import tqdm
         progress = tqdm(total=len(image_ids), desc="evaluate", unit="img")
     for start in range(0, len(image_ids), batch_size):
         ids = image_ids[start:start + batch_size]
-        batch = model.detect([dataset.load_image(i) for i in ids])
-        for image_id, r in zip(ids, batch):
+        images = [dataset.load_image(i) for i in ids]
+        batch = model.detect(images)
+        for image_id, image, r in zip(ids, images, batch):
             gt_masks, gt_class_ids = dataset.load_mask(image_id)
+            loaded[image_id] = (gt_masks, gt_class_ids, image.shape[:2])
             gt_boxes = utils.extract_bboxes(gt_masks)
             ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids, gt_masks, r["rois"],
                                            r["class_ids"], r["scores"], r["masks"])
@@ -115,7 +125,7 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1)
             progress.update(len(ids))
     if progress is not None:
         progress.close()
-    coco_gt = coco_ground_truth(dataset, image_ids)
+    coco_gt = coco_ground_truth(dataset, image_ids, loaded)
     metrics = {"num_images": len(image_ids), "mAP50": float(np.mean(aps)) if aps else 0.0}
     for iou_type in ("segm", "bbox"):
         for name, value in coco_evaluate(coco_gt, detections, iou_type).items():

@@ -134,10 +134,10 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
 
     if n == 0:
         return boxes, class_ids, scores, np.empty(tuple(original_image_shape[:2]) + (0,))
-    # Paste each mask into one preallocated [H, W, N] array (what
-    # utils.unmold_mask does for a single mask), touching only its box.
+    # Paste each mask into one preallocated [H, W, N] array, touching only its
+    # box (utils.unmold_mask would allocate a full-size mask per detection).
     full_masks = np.zeros(tuple(original_image_shape[:2]) + (n,), dtype=bool)
     for i in range(n):
         y1, x1, y2, x2 = boxes[i]
-        full_masks[y1:y2, x1:x2, i] = utils.resize(masks[i], (y2 - y1, x2 - x1)) >= 0.5
+        full_masks[y1:y2, x1:x2, i] = utils.mask_to_box(masks[i], boxes[i])
     return boxes, class_ids, scores, full_masks

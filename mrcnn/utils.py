@@ -373,13 +373,17 @@ def unmold_mask(mask, bbox, image_shape):
     mask: [height, width] float; bbox: [y1, x1, y2, x2] in pixels;
     image_shape: (height, width[, channels]) of the full image.
     """
-    threshold = 0.5
     y1, x1, y2, x2 = bbox
-    mask = resize(mask, (y2 - y1, x2 - x1))
-    mask = mask >= threshold
     full_mask = np.zeros(tuple(image_shape[:2]), dtype=bool)
-    full_mask[y1:y2, x1:x2] = mask
+    full_mask[y1:y2, x1:x2] = mask_to_box(mask, bbox)
     return full_mask
+
+
+def mask_to_box(mask, bbox, threshold=0.5):
+    """The bool mask of the box area: `mask` [h, w] float resized
+    (bilinear) to the size of bbox [y1, x1, y2, x2] and thresholded."""
+    y1, x1, y2, x2 = bbox
+    return resize(mask, (y2 - y1, x2 - x1)) >= threshold
 
 
 ############################################################

@@ -45,3 +45,16 @@ def test_encode_mask_round_trip():
     assert isinstance(rle["counts"], str)
     decoded = mask_util.decode({"size": rle["size"], "counts": rle["counts"].encode()})
     np.testing.assert_array_equal(decoded.astype(bool), m)
+
+
+def test_evaluate_reads_each_ground_truth_once():
+    dataset = ShapesDataset()
+    dataset.load_shapes(4, 128, 128, seed=5)
+    dataset.prepare()
+    calls = []
+    original = dataset.load_mask
+    dataset.load_mask = lambda image_id: calls.append(image_id) or original(image_id)
+    metrics, _ = evaluate.evaluate_dataset(OracleModel(dataset), dataset, verbose=0)
+    assert metrics["segm_AP"] == 1.0
+    # One read per image by the evaluation (the oracle reads its own copy).
+    assert sorted(calls) == sorted(list(dataset.image_ids) * 2)
