@@ -1,0 +1,682 @@
+"""COCO-format instance annotations: one JSON file plus a folder of images.
+
+This is the format CVAT, Label Studio, Roboflow, makesense.ai and most
+annotation tools export ("COCO 1.0", "COCO Segmentation")::
+
+    from mrcnn.data.coco import load_coco_json
+    dataset = load_coco_json("export/annotations.json", image_dir="export/images")
+    config.NUM_CLASSES = dataset.num_classes
+
+What is read
+------------
+* ``images``: ``id``, ``file_name`` (relative to `image_dir`, or absolute),
+  ``width``/``height`` (read from the image file's header when absent),
+  ``coco_url``/``flickr_url`` (kept for `image_reference`).
+* ``categories``: ``id`` and ``name``. Category ids may be any integers; they
+  become contiguous internal class ids 1..N in increasing category id order
+  (``dataset.class_names[i]`` is the name, ``dataset.get_source_class_id(i,
+  "coco")`` the category id).
+* ``annotations``: ``image_id``, ``category_id``, ``iscrowd`` and a
+  ``segmentation`` that is a polygon list (several parts make one instance),
+  an uncompressed RLE (``counts`` a list of ints) or a compressed RLE
+  (``counts`` a string). An annotation with no segmentation uses its
+  ``bbox`` as a rectangular mask (detection-only exports).
+
+Crowd annotations (``iscrowd: 1``) come back from `load_mask` with their
+class id negated, as in matterport's COCO sample: the training pipeline
+(`build_rpn_targets`, `DetectionTargetLayer`) neither trains on them as
+positives nor uses the anchors/RoIs touching them as negatives, and
+`mrcnn.evaluate` marks them ``iscrowd``.
+
+Rasterisation follows pycocotools: pixel (row r, column c) covers the square
+[c, c + 1) x [r, r + 1); a polygon through (0, 0), (10, 0), (10, 10), (0, 10)
+fills a 10x10 block. The VIA, LabelMe and folder formats of this package use
+the same helpers, so converting between formats keeps masks identical.
+
+Problems in the file
+--------------------
+* Malformed JSON: `AnnotationError` naming the file, line and column.
+* A field of the wrong type, an annotation whose ``category_id`` or
+  ``image_id`` is not declared, an RLE whose size differs from its image:
+  `AnnotationError` naming the file, the annotation id and the value.
+* Polygon parts with fewer than 3 points are dropped (an annotation left with
+  none is dropped); polygons and boxes reaching outside the image are clipped
+  to it. Each kind is counted and reported once by `warnings.warn`; the
+  messages are also kept in ``dataset.load_warnings``.
+* Missing image files: `FileNotFoundError` listing them at load time
+  (``check_images=True``, the default), else when `load_image` reaches them.
+* An image file whose size differs from the ``width``/``height`` in the JSON:
+  `AnnotationError` from `load_image` naming the file and the image id.
+"""
+
+import contextlib
+import io
+import json
+import logging
+import os
+import time
+import warnings
+
+import numpy as np
+
+from mrcnn.data.dataset import Dataset
+
+logger = logging.getLogger(__name__)
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation file or entry; the message names the file and
+    the entry (annotation id, region index, ...)."""
+
+
+############################################################
+#  Helpers shared by the annotation formats
+############################################################
+
+def read_json(path, what="annotation file"):
+    """Parse a JSON file; errors name the file (and line/column for syntax
+    errors). A UTF-8 byte-order mark is accepted."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError("{} not found: {}".format(what, path)) from None
+    except IsADirectoryError:
+        raise AnnotationError("{} {} is a directory, not a JSON file".format(what, path)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise AnnotationError("{}: not UTF-8 text (byte {}): is it really JSON?".format(
+            path, e.start)) from None
+    if not text.strip():
+        raise AnnotationError("{}: the file is empty".format(path))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AnnotationError("{}: invalid JSON at line {} column {}: {}".format(
+            path, e.lineno, e.colno, e.msg)) from None
+
+
+def image_size(path):
+    """(height, width) of an image file from its header, or None when the
+    file is missing or unreadable."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError):
+        return None
+    return int(height), int(width)
+
+
+def resolve_image_path(image_dir, file_name):
+    """`image_dir`/`file_name`; when that file does not exist but
+    `image_dir`/basename(`file_name`) does (tools that store "images/x.jpg"
+    or a Windows path), the latter."""
+    path = os.path.join(image_dir, file_name)
+    if not os.path.exists(path):
+        base = os.path.join(image_dir, os.path.basename(file_name.replace("\\", "/")))
+        if os.path.exists(base):
+            return base
+    return path
+
+
+def polygons_to_rle(polygons, height, width):
+    """One COCO RLE of the union of polygons.
+
+    polygons: list of flat [x0, y0, x1, y1, ...] sequences of >= 3 points, in
+        pixel coordinates (may reach outside the image: clipped).
+    """
+    from pycocotools import mask as mask_util
+    polys = [np.asarray(p, dtype=np.float64).ravel().tolist() for p in polygons]
+    if any(len(p) < 6 for p in polys):
+        raise ValueError("polygons_to_rle: every polygon needs >= 3 points")
+    if not polys:
+        return mask_util.encode(np.zeros((height, width), np.uint8, order="F"))
+    return mask_util.merge(mask_util.frPyObjects(polys, height, width))
+
+
+def polygons_to_mask(polygons, height, width):
+    """bool [height, width] union of polygons (see `polygons_to_rle`)."""
+    from pycocotools import mask as mask_util
+    return mask_util.decode(polygons_to_rle(polygons, height, width)).astype(bool)
+
+
+def box_polygon(x, y, w, h):
+    """Flat polygon [x0, y0, ...] of the box at (x, y) of size w x h."""
+    return [x, y, x + w, y, x + w, y + h, x, y + h]
+
+
+def ellipse_mask(cx, cy, rx, ry, height, width, theta=0.0):
+    """bool [height, width]: pixels whose centre (c + 0.5, r + 0.5) lies in
+    the ellipse of centre (cx, cy), radii rx (along the rotated x axis) and
+    ry, rotated by `theta` radians (clockwise on screen, y pointing down)."""
+    mask = np.zeros((height, width), bool)
+    reach = max(abs(rx), abs(ry))
+    r0, r1 = max(int(np.floor(cy - reach)), 0), min(int(np.ceil(cy + reach)) + 1, height)
+    c0, c1 = max(int(np.floor(cx - reach)), 0), min(int(np.ceil(cx + reach)) + 1, width)
+    if r0 >= r1 or c0 >= c1 or rx <= 0 or ry <= 0:
+        return mask
+    ys, xs = np.mgrid[r0:r1, c0:c1]
+    dx = xs + 0.5 - cx
+    dy = ys + 0.5 - cy
+    cos, sin = np.cos(theta), np.sin(theta)
+    u = dx * cos + dy * sin
+    v = -dx * sin + dy * cos
+    mask[r0:r1, c0:c1] = (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
+    return mask
+
+
+def render_shapes(shapes, height, width):
+    """bool [height, width] union of shapes, each a dict with "type":
+
+    * "polygon": "points", a flat [x0, y0, x1, y1, ...] list;
+    * "ellipse": "cx", "cy", "rx", "ry" and optional "theta";
+    * "rle": "rle", a COCO RLE dict of the image's size;
+    * "mask": "mask", a bool [height, width] array.
+    """
+    from pycocotools import mask as mask_util
+    out = np.zeros((height, width), bool)
+    polygons = [s["points"] for s in shapes if s["type"] == "polygon"]
+    if polygons:
+        out |= polygons_to_mask(polygons, height, width)
+    for s in shapes:
+        if s["type"] == "ellipse":
+            out |= ellipse_mask(s["cx"], s["cy"], s["rx"], s["ry"], height, width,
+                                s.get("theta", 0.0))
+        elif s["type"] == "rle":
+            out |= mask_util.decode(_rle_for_decoding(s["rle"], height, width)).astype(bool)
+        elif s["type"] == "mask":
+            out |= s["mask"]
+        elif s["type"] != "polygon":
+            raise ValueError("render_shapes: unknown shape type {!r}".format(s["type"]))
+    return out
+
+
+def _rle_for_decoding(rle, height, width):
+    from pycocotools import mask as mask_util
+    if isinstance(rle["counts"], list):
+        return mask_util.frPyObjects(rle, height, width)
+    counts = rle["counts"]
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    return {"size": list(rle["size"]), "counts": counts}
+
+
+def points_outside(points, height, width):
+    """Whether any (x, y) of a flat point list lies outside [0, width] x [0, height]."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return bool(np.any(p[:, 0] < 0) or np.any(p[:, 0] > width) or
+                np.any(p[:, 1] < 0) or np.any(p[:, 1] > height))
+
+
+class ProblemCounter(object):
+    """Counts recoverable problems of an annotation file by kind and reports
+    each kind once (with its first occurrence) through `warnings.warn`."""
+
+    def __init__(self, path):
+        self.path = path
+        self.counts = {}
+        self.first = {}
+
+    def add(self, kind, where):
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.first.setdefault(kind, where)
+
+    def report(self):
+        """Warn once per kind; returns the messages."""
+        messages = []
+        for kind, count in self.counts.items():
+            message = "{}: {} {} (first: {})".format(self.path, count, kind, self.first[kind])
+            warnings.warn(message, stacklevel=3)
+            messages.append(message)
+        return messages
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _require(entry, key, where, path, kinds=None):
+    if not isinstance(entry, dict):
+        raise AnnotationError("{}: {} is a {}, expected an object".format(
+            path, where, type(entry).__name__))
+    if key not in entry:
+        raise AnnotationError("{}: {} has no {!r} field".format(path, where, key))
+    value = entry[key]
+    if kinds is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+        raise AnnotationError("{}: {} field {!r} is {!r}; expected {}".format(
+            path, where, key, value, " or ".join(k.__name__ for k in
+                                                 (kinds if isinstance(kinds, tuple) else (kinds,)))))
+    return value
+
+
+############################################################
+#  Annotation -> RLE / mask (matterport's annToRLE, annToMask)
+############################################################
+
+def ann_to_rle(ann, height, width):
+    """COCO RLE of an annotation's segmentation (polygons, uncompressed or
+    compressed RLE) in an image of height x width."""
+    segm = ann["segmentation"]
+    if isinstance(segm, list):
+        return polygons_to_rle(segm, height, width)
+    return _rle_for_decoding(segm, height, width)
+
+
+def ann_to_mask(ann, height, width):
+    """uint8 [height, width] binary mask of an annotation."""
+    from pycocotools import mask as mask_util
+    return mask_util.decode(ann_to_rle(ann, height, width))
+
+
+############################################################
+#  Dataset
+############################################################
+
+class CocoFormatDataset(Dataset):
+    """Dataset of a COCO-format JSON file (see the module docstring).
+
+        dataset = CocoFormatDataset()
+        dataset.load_coco_json("instances.json", "images/")
+        dataset.prepare()
+
+    Several files can be loaded into one dataset; give each a distinct
+    `source` when their category ids mean different things.
+    """
+
+    def __init__(self, class_map=None):
+        super().__init__(class_map)
+        self.load_warnings = []
+
+    def load_coco_json(self, json_path, image_dir=None, class_ids=None, skip_empty=False,
+                       source="coco", check_images=True, data=None):
+        """Add the images and categories of a COCO-format file.
+
+        json_path: the annotation file.
+        image_dir: folder that ``file_name`` is relative to; default: the
+            JSON file's folder.
+        class_ids: category ids to load (default: all); annotations of other
+            categories are ignored.
+        skip_empty: False keeps images without (selected) annotations, e.g.
+            to count false positives in evaluation; True skips them
+            (matterport's COCO loader did). Training skips them either way.
+        source: the dataset source name of the classes and images.
+        check_images: raise FileNotFoundError listing the image files that
+            do not exist (else they fail when `load_image` reaches them).
+        data: the already parsed JSON (then `json_path` only names it in
+            messages).
+
+        Returns the pycocotools `COCO` object of the file (for evaluation).
+        """
+        from pycocotools.coco import COCO
+
+        if data is None:
+            data = read_json(json_path, "COCO annotation file")
+        if image_dir is None:
+            image_dir = os.path.dirname(os.path.abspath(json_path))
+        images, categories, by_image, problems = _parse_coco(data, json_path, class_ids)
+        if class_ids is not None:
+            missing = sorted(set(class_ids) - set(categories))
+            if missing:
+                raise AnnotationError("{}: class_ids {} are not among the categories {}".format(
+                    json_path, missing, sorted(categories)))
+        for cat_id in sorted(categories):
+            if class_ids is None or cat_id in class_ids:
+                self.add_class(source, cat_id, categories[cat_id])
+
+        missing_files, skipped = [], 0
+        for image in images:
+            anns = by_image.get(image["id"], [])
+            if skip_empty and not anns:
+                skipped += 1
+                continue
+            path = resolve_image_path(image_dir, image["file_name"])
+            height, width = image.get("height"), image.get("width")
+            if not os.path.exists(path):
+                missing_files.append(path)
+            elif height is None or width is None:
+                height, width = image_size(path) or (None, None)
+            _check_rle_sizes(anns, height, width, path, json_path)
+            self.add_image(source, image_id=image["id"], path=path, width=width, height=height,
+                           annotations=anns, file_name=image["file_name"],
+                           coco_url=image.get("coco_url") or image.get("flickr_url"),
+                           coco_format=True)
+        if skipped:
+            logger.info("%s: skipped %d images without annotations", json_path, skipped)
+        if check_images and missing_files:
+            raise FileNotFoundError("{}: {} image file(s) not found: {}{}".format(
+                json_path, len(missing_files), ", ".join(missing_files[:5]),
+                ", ..." if len(missing_files) > 5 else ""))
+        self.load_warnings.extend(problems.report())
+
+        coco = COCO()
+        coco.dataset = data
+        with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress
+            coco.createIndex()
+        return coco
+
+    # matterport's names
+    def annToRLE(self, ann, height, width):
+        """COCO RLE of an annotation (see `ann_to_rle`)."""
+        return ann_to_rle(ann, height, width)
+
+    def annToMask(self, ann, height, width):
+        """uint8 [height, width] mask of an annotation."""
+        return ann_to_mask(ann, height, width)
+
+    def load_image(self, image_id):
+        """[H, W, 3] uint8; an image whose size differs from the JSON's
+        width/height raises AnnotationError naming it."""
+        image = super().load_image(image_id)
+        info = self._info(image_id)
+        if info.get("coco_format") and info.get("height") is not None:
+            expected = (info["height"], info["width"])
+            if tuple(image.shape[:2]) != expected:
+                raise AnnotationError(
+                    "image {} ({}): the file is {}x{} pixels but the annotations say {}x{} "
+                    "(height x width)".format(image_id, info["path"], image.shape[0],
+                                              image.shape[1], expected[0], expected[1]))
+        return image
+
+    def load_mask(self, image_id):
+        """Masks of an image's annotations.
+
+        Returns:
+            masks: bool [height, width, instances].
+            class_ids: int32 [instances]; negative for crowd annotations.
+        Annotations whose mask is empty (e.g. entirely outside the image)
+        are left out.
+        """
+        info = self._info(image_id)
+        if not info.get("coco_format"):
+            return super().load_mask(image_id)
+        height, width = info.get("height"), info.get("width")
+        if height is None or width is None:
+            size = image_size(info["path"])
+            if size is None:
+                raise FileNotFoundError("image {}: cannot read {} to find its size (the "
+                                        "annotation file gives none)".format(image_id,
+                                                                             info["path"]))
+            height, width = info["height"], info["width"] = size
+        masks, class_ids = [], []
+        for ann in info["annotations"]:
+            class_id = self.map_source_class_id("{}.{}".format(info["source"],
+                                                               ann["category_id"]))
+            m = self.annToMask(ann, height, width).astype(bool)
+            if not m.any():
+                continue
+            masks.append(m)
+            class_ids.append(-class_id if ann.get("iscrowd") else class_id)
+        if not masks:
+            return np.zeros((height, width, 0), bool), np.zeros([0], np.int32)
+        return np.stack(masks, axis=2), np.array(class_ids, np.int32)
+
+    def image_reference(self, image_id):
+        """The image's URL when the file gives one, else its path."""
+        info = self._info(image_id)
+        if info.get("coco_format"):
+            return info.get("coco_url") or info["path"]
+        return super().image_reference(image_id)
+
+
+def _parse_coco(data, path, class_ids):
+    """Validate a parsed COCO file. Returns (images, {category id: name},
+    {image id: [cleaned annotations]}, ProblemCounter)."""
+    if not isinstance(data, dict):
+        raise AnnotationError("{}: the top level is a {}; a COCO file is an object with "
+                              "'images', 'annotations' and 'categories'".format(
+                                  path, type(data).__name__))
+    for key in ("images", "categories"):
+        if key not in data:
+            raise AnnotationError("{}: no {!r} list; is it a COCO-format file? (top-level "
+                                  "keys: {})".format(path, key, ", ".join(sorted(data)) or "none"))
+        if not isinstance(data[key], list):
+            raise AnnotationError("{}: {!r} is a {}, expected a list".format(
+                path, key, type(data[key]).__name__))
+    annotations = data.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise AnnotationError("{}: 'annotations' is a {}, expected a list".format(
+            path, type(annotations).__name__))
+
+    categories = {}
+    for i, cat in enumerate(data["categories"]):
+        where = "categories[{}]".format(i)
+        cat_id = _require(cat, "id", where, path, int)
+        name = _require(cat, "name", where, path, str)
+        if cat_id in categories:
+            raise AnnotationError("{}: category id {} is declared twice ({!r} and {!r})".format(
+                path, cat_id, categories[cat_id], name))
+        categories[cat_id] = name
+
+    images, sizes = [], {}
+    for i, image in enumerate(data["images"]):
+        where = "images[{}]".format(i)
+        image_id = _require(image, "id", where, path, (int, str))
+        _require(image, "file_name", where, path, str)
+        if image_id in sizes:
+            raise AnnotationError("{}: image id {!r} is declared twice".format(path, image_id))
+        for key in ("width", "height"):
+            if image.get(key) is not None and (not isinstance(image[key], int)
+                                               or image[key] <= 0):
+                raise AnnotationError("{}: image {!r} has {} {!r}; expected a positive "
+                                      "integer".format(path, image_id, key, image[key]))
+        sizes[image_id] = (image.get("height"), image.get("width"))
+        images.append(image)
+
+    problems = ProblemCounter(path)
+    by_image = {}
+    for i, ann in enumerate(annotations):
+        ann_id = ann.get("id", "#{}".format(i)) if isinstance(ann, dict) else "#{}".format(i)
+        where = "annotation {}".format(ann_id)
+        cat_id = _require(ann, "category_id", where, path, int)
+        image_id = _require(ann, "image_id", where, path, (int, str))
+        if cat_id not in categories:
+            raise AnnotationError("{}: {} has category_id {} which is not in 'categories' "
+                                  "(known ids: {})".format(path, where, cat_id,
+                                                           sorted(categories)))
+        if image_id not in sizes:
+            raise AnnotationError("{}: {} has image_id {!r} which is not in 'images'".format(
+                path, where, image_id))
+        if class_ids is not None and cat_id not in class_ids:
+            continue
+        height, width = sizes[image_id]
+        cleaned = _clean_segmentation(ann, where, path, height, width, problems)
+        if cleaned is not None:
+            by_image.setdefault(image_id, []).append(cleaned)
+    return images, categories, by_image, problems
+
+
+def _clean_segmentation(ann, where, path, height, width, problems):
+    """A copy of `ann` with a usable "segmentation", or None to drop it."""
+    segm = ann.get("segmentation")
+    out = dict(ann)
+    out["iscrowd"] = int(bool(ann.get("iscrowd", 0)))
+    if isinstance(segm, dict):
+        if "counts" not in segm or "size" not in segm:
+            raise AnnotationError("{}: {} has an RLE segmentation without 'counts' and "
+                                  "'size'".format(path, where))
+        size = segm["size"]
+        if (not isinstance(size, list) or len(size) != 2
+                or not all(isinstance(v, int) and v > 0 for v in size)):
+            raise AnnotationError("{}: {} has RLE size {!r}; expected [height, width]".format(
+                path, where, size))
+        counts = segm["counts"]
+        if isinstance(counts, list):
+            if not all(isinstance(c, int) and c >= 0 for c in counts):
+                raise AnnotationError("{}: {} has RLE counts that are not non-negative "
+                                      "integers".format(path, where))
+            if sum(counts) != size[0] * size[1]:
+                raise AnnotationError("{}: {} has uncompressed RLE counts summing to {} but "
+                                      "its size {}x{} has {} pixels".format(
+                                          path, where, sum(counts), size[0], size[1],
+                                          size[0] * size[1]))
+        elif not isinstance(counts, str):
+            raise AnnotationError("{}: {} has RLE counts of type {}; expected a list of ints "
+                                  "or a string".format(path, where, type(counts).__name__))
+        return out
+    if segm:  # polygons
+        if not isinstance(segm, list):
+            raise AnnotationError("{}: {} has a segmentation of type {}; expected a polygon "
+                                  "list or an RLE object".format(path, where,
+                                                                 type(segm).__name__))
+        if all(_is_number(v) for v in segm):  # a single polygon not wrapped in a list
+            segm = [segm]
+        parts = []
+        for part in segm:
+            if not isinstance(part, list) or not all(_is_number(v) for v in part):
+                raise AnnotationError("{}: {} has a polygon that is not a list of numbers: "
+                                      "{!r}".format(path, where, _short(part)))
+            if len(part) % 2:
+                raise AnnotationError("{}: {} has a polygon of {} coordinates; expected "
+                                      "x, y pairs".format(path, where, len(part)))
+            if len(part) < 6:
+                problems.add("polygons with fewer than 3 points skipped", where)
+                continue
+            if height is not None and points_outside(part, height, width):
+                problems.add("polygons reaching outside the image clipped", where)
+            parts.append(part)
+        if not parts:
+            problems.add("annotations without a valid polygon skipped", where)
+            return None
+        out["segmentation"] = parts
+        return out
+    # No segmentation: a detection-only annotation; its box becomes the mask.
+    bbox = ann.get("bbox")
+    if (not isinstance(bbox, list) or len(bbox) != 4
+            or not all(_is_number(v) for v in bbox)):
+        raise AnnotationError("{}: {} has neither a segmentation nor a valid bbox "
+                              "[x, y, width, height] (bbox: {!r})".format(path, where, bbox))
+    x, y, w, h = bbox
+    if w <= 0 or h <= 0:
+        problems.add("boxes of zero size skipped", where)
+        return None
+    problems.add("annotations without segmentation used their bbox as mask", where)
+    polygon = box_polygon(x, y, w, h)
+    if height is not None and points_outside(polygon, height, width):
+        problems.add("boxes reaching outside the image clipped", where)
+    out["segmentation"] = [polygon]
+    return out
+
+
+def _check_rle_sizes(anns, height, width, image_path, json_path):
+    if height is None:
+        return
+    for ann in anns:
+        segm = ann["segmentation"]
+        if isinstance(segm, dict) and list(segm["size"]) != [height, width]:
+            raise AnnotationError(
+                "{}: annotation {} of image {!r} ({}): RLE mask size {}x{} differs from the "
+                "image's {}x{} (height x width)".format(
+                    json_path, ann.get("id"), ann["image_id"], image_path, segm["size"][0],
+                    segm["size"][1], height, width))
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def load_coco_json(json_path, image_dir=None, class_ids=None, skip_empty=False, source="coco",
+                   check_images=True):
+    """A prepared `CocoFormatDataset` of one COCO-format file (arguments as
+    in `CocoFormatDataset.load_coco_json`). The pycocotools COCO object is
+    kept as ``dataset.coco``."""
+    dataset = CocoFormatDataset()
+    dataset.coco = dataset.load_coco_json(json_path, image_dir=image_dir, class_ids=class_ids,
+                                          skip_empty=skip_empty, source=source,
+                                          check_images=check_images)
+    dataset.prepare()
+    return dataset
+
+
+############################################################
+#  COCO evaluation against the original file
+############################################################
+
+def build_coco_results(dataset, image_ids, rois, class_ids, scores, masks):
+    """COCO result dicts of one image's detections, with the file's image
+    and category ids (matterport's signature).
+
+    image_ids: the image's COCO id (``dataset.image_info[i]["id"]``), or a
+        list of them as matterport passed (``coco_image_ids[i:i + 1]``); each
+        id gets all the detections.
+    rois: [N, (y1, x1, y2, x2)]; class_ids: [N] internal ids; scores: [N];
+    masks: [H, W, N].
+    Returns a list of {"image_id", "category_id", "bbox" [x, y, w, h],
+    "score", "segmentation" (RLE with a str "counts")}.
+    """
+    from mrcnn.evaluate import encode_mask
+
+    if rois is None:
+        return []
+    if np.ndim(image_ids) == 0:
+        image_ids = [image_ids]
+    results = []
+    for image_id in image_ids:
+        image_id = image_id.item() if isinstance(image_id, np.generic) else image_id
+        for i in range(rois.shape[0]):
+            class_id = int(class_ids[i])
+            source = dataset.class_info[class_id]["source"]
+            y1, x1, y2, x2 = [float(v) for v in np.around(rois[i], 1)]
+            results.append({
+                "image_id": image_id,
+                "category_id": dataset.get_source_class_id(class_id, source),
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(scores[i]),
+                "segmentation": encode_mask(np.asarray(masks[:, :, i]).astype(bool)),
+            })
+    return results
+
+
+def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=None, verbose=1):
+    """Detect on the dataset's images and score them with pycocotools
+    against `coco`, the COCO object of the annotation file (as returned by
+    `load_coco_json`/`CocoFormatDataset.load_coco_json`).
+
+    eval_type: "bbox" or "segm".
+    limit: evaluate only the first `limit` images (0: all).
+    image_ids: internal image ids to evaluate (default: all).
+    Prints COCOeval's summary when verbose; returns {"AP", "AP50", "AP75",
+    "APs", "APm", "APl"} as floats.
+    """
+    from pycocotools.cocoeval import COCOeval
+
+    from mrcnn.evaluate import COCO_STAT_NAMES
+
+    if eval_type not in ("bbox", "segm"):
+        raise ValueError("evaluate_coco: eval_type must be 'bbox' or 'segm', got {!r}".format(
+            eval_type))
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    if limit:
+        image_ids = image_ids[:limit]
+    coco_image_ids = [dataset.image_info[i]["id"] for i in image_ids]
+    batch_size = getattr(model.config, "BATCH_SIZE", 1) or 1
+    start, t_prediction, results = time.time(), 0.0, []
+    for first in range(0, len(image_ids), batch_size):
+        ids = image_ids[first:first + batch_size]
+        images = [dataset.load_image(i) for i in ids]
+        t = time.time()
+        detections = model.detect(images, verbose=0)
+        t_prediction += time.time() - t
+        for image_id, r in zip(ids, detections):
+            results.extend(build_coco_results(dataset, dataset.image_info[image_id]["id"],
+                                              r["rois"], r["class_ids"], r["scores"],
+                                              r["masks"].astype(np.uint8)))
+    if not results:
+        if verbose:
+            print("evaluate_coco: no detections on {} images".format(len(image_ids)))
+        return {name: 0.0 for name in COCO_STAT_NAMES}
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with quiet:
+        coco_results = coco.loadRes(results)
+        evaluator = COCOeval(coco, coco_results, eval_type)
+        evaluator.params.imgIds = coco_image_ids
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    if verbose:
+        print("Prediction time: {:.1f}s. Average {:.2f}s/image".format(
+            t_prediction, t_prediction / max(len(image_ids), 1)))
+        print("Total time: {:.1f}s".format(time.time() - start))
+    return {name: float(v) for name, v in zip(COCO_STAT_NAMES, evaluator.stats[:6])}
