@@ -70,13 +70,72 @@ def read_weight_file(filepath):
         return layers
 
 
-def load_weights(model, filepath, by_name=False, exclude=None):
+# The first convolution of the built-in backbones, the only layer that sees
+# the image channels.
+INPUT_CONV = "conv1"
+
+
+def adapt_conv1(kernel, channels, extra="repeat"):
+    """Adapt a first-layer kernel trained on RGB to `channels` input channels.
+
+    kernel: [kh, kw, 3, filters] (e.g. conv1 of the COCO/ImageNet weights).
+    channels: the new input channel count (config.IMAGE_CHANNEL_COUNT).
+    extra: how channels > 3 start:
+        "repeat": the RGB filters repeated (R, G, B, R, ...) and scaled by
+            3 / channels, so the response keeps the RGB network's magnitude
+            (exactly its response to a gray image when channels is a
+            multiple of 3);
+        "zeros": the RGB filters for the first three channels and zeros for
+            the others, so an RGB + extra-band image gives exactly the RGB
+            network's response at first and training learns the extra bands.
+
+    channels == 1: the sum of the RGB filters, i.e. the RGB network looking
+    at the gray image copied into R, G and B (use a gray MEAN_PIXEL, e.g.
+    the mean of the RGB means). channels == 2: "repeat"'s rule.
+    Returns float32 [kh, kw, channels, filters].
+    """
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4 or kernel.shape[2] != 3:
+        raise ValueError("adapt_conv1: expected an RGB kernel [kh, kw, 3, filters], got shape "
+                         "{}".format(kernel.shape))
+    channels = int(channels)
+    if channels < 1:
+        raise ValueError("adapt_conv1: channels must be >= 1, got {}".format(channels))
+    if extra not in ("repeat", "zeros"):
+        raise ValueError("adapt_conv1: extra must be 'repeat' or 'zeros', got {!r}".format(extra))
+    kernel = kernel.astype(np.float32)
+    if channels == 3:
+        return kernel
+    if channels == 1:
+        return kernel.sum(axis=2, keepdims=True)
+    if extra == "zeros" and channels > 3:
+        out = np.zeros(kernel.shape[:2] + (channels, kernel.shape[3]), np.float32)
+        out[:, :, :3] = kernel
+        return out
+    index = np.arange(channels) % 3
+    return kernel[:, :, index] * (3.0 / channels)
+
+
+def _adaptable(name, variable, array):
+    """True when a file kernel of `name` differs from the model's only in its
+    input channels and comes from an RGB model."""
+    shape = tuple(variable.shape)
+    return (name == INPUT_CONV and array.ndim == 4 and len(shape) == 4 and array.shape[2] == 3
+            and array.shape[:2] == shape[:2] and array.shape[3] == shape[3])
+
+
+def load_weights(model, filepath, by_name=False, exclude=None, adapt_input_channels=False):
     """Load `filepath` into `model`, matching layers by name.
 
     by_name=False: every weighted layer of the model must be in the file.
     by_name=True: layers missing from the file keep their values.
     exclude: layer names not to load (e.g. the class-specific heads when
         NUM_CLASSES differs).
+    adapt_input_channels: when the model takes other than 3 channels
+        (config.IMAGE_CHANNEL_COUNT) and the file's conv1 kernel is RGB,
+        convert it with `adapt_conv1` (extra="repeat") instead of failing.
+        Pass "zeros" to start the extra channels at zero. Without it, such
+        a file needs exclude=["conv1"] (conv1 then keeps its random start).
     Shapes are checked for all layers before anything is assigned: a file
     made for another configuration raises ValueError naming the layer and
     both shapes, and leaves the model untouched.
@@ -99,7 +158,20 @@ def load_weights(model, filepath, by_name=False, exclude=None):
                 "the file made for another configuration? Pass exclude=['{}'] to skip it."
                 .format(filepath, name, len(saved), len(variables),
                         ", ".join(w for w, _ in saved), name))
+        adapted = []
         for variable, (weight_name, array) in zip(variables, saved):
+            if (adapt_input_channels and tuple(variable.shape) != tuple(array.shape)
+                    and _adaptable(name, variable, array)):
+                extra = adapt_input_channels if isinstance(adapt_input_channels, str) else "repeat"
+                array = adapt_conv1(array, variable.shape[2], extra=extra)
+            adapted.append((weight_name, array))
+            if tuple(variable.shape) != tuple(array.shape) and _adaptable(name, variable, array):
+                raise ValueError(
+                    "{}: layer '{}' takes {} input channels in the model "
+                    "(config.IMAGE_CHANNEL_COUNT) but 3 (RGB) in the file; pass "
+                    "adapt_input_channels=True to convert the RGB filters, or "
+                    "exclude=['{}'] to skip the layer".format(
+                        filepath, name, variable.shape[2], name))
             if tuple(variable.shape) != tuple(array.shape):
                 raise ValueError(
                     "{}: layer '{}' weight '{}' has shape {} in the file but {} in the model; "
@@ -107,7 +179,7 @@ def load_weights(model, filepath, by_name=False, exclude=None):
                     "exclude=['{}', ...] to skip those layers.".format(
                         filepath, name, weight_name, tuple(array.shape),
                         tuple(variable.shape), name))
-        plan.append((name, variables, saved))
+        plan.append((name, variables, adapted))
     if missing and not by_name:
         raise ValueError("{}: {} weighted layer(s) of the model are not in the file: {}{}; "
                          "use by_name=True to load the others".format(

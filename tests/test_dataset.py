@@ -125,10 +125,45 @@ def test_shapes_config():
     assert c.NUM_CLASSES == 4 and c.IMAGE_MAX_DIM == 128 and c.BATCH_SIZE == 8
 
 
-def test_load_image_refuses_16_bit(tmp_path):
+def test_load_image_scales_16_bit_and_names_bad_files(tmp_path):
     Image.fromarray(np.full((4, 5), 4000, np.uint16)).save(tmp_path / "deep.png")
+    np.save(tmp_path / "nan.npy", np.full((4, 5, 3), np.nan, np.float32))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 5, 3), np.uint8))
     d = utils.Dataset()
-    d.add_image("files", image_id="deep", path=str(tmp_path / "deep.png"))
+    for name in ("deep.png", "nan.npy", "empty.npy"):
+        d.add_image("files", image_id=name, path=str(tmp_path / name))
     d.prepare()
-    with pytest.raises(ValueError, match="image 0.*deep.png.*uint16.*8-bit"):
+    image = d.load_image(0)
+    assert image.shape == (4, 5, 3) and image.dtype == np.uint8 and (image == 4000 // 257).all()
+    with pytest.raises(ValueError, match="image 1.*nan.npy.*NaN"):
+        d.load_image(1)
+    with pytest.raises(ValueError, match="image 2.*empty.npy.*empty"):
+        d.load_image(2)
+
+
+def test_load_image_channels_and_exif(tmp_path):
+    rgb = np.zeros((6, 4, 3), np.uint8)
+    rgb[0, 0] = (200, 100, 50)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(rgb).save(tmp_path / "photo.png", exif=exif)
+    np.save(tmp_path / "four.npy", np.arange(6 * 4 * 4, dtype=np.uint8).reshape(6, 4, 4))
+    d = utils.Dataset(image_channels=1)
+    d.add_image("files", image_id="photo", path=str(tmp_path / "photo.png"))
+    d.add_image("files", image_id="four", path=str(tmp_path / "four.npy"))
+    d.prepare()
+    gray = d.load_image(0)
+    assert gray.shape == (6, 4, 1) and gray[0, 0, 0] == round(0.299 * 200 + 0.587 * 100 + 5.7)
+    d.image_channels = 4
+    np.testing.assert_array_equal(d.load_image(1), np.load(tmp_path / "four.npy"))
+    with pytest.raises(ValueError, match="image 0.*photo.png.*3 channels.*takes 4"):
         d.load_image(0)
+    # EXIF orientation: ignored by default (matterport), applied when asked.
+    d.image_channels = 3
+    np.testing.assert_array_equal(d.load_image(0), rgb)
+    d.exif_transpose = True
+    rotated = d.load_image(0)
+    assert rotated.shape == (4, 6, 3) and tuple(rotated[0, -1]) == (200, 100, 50)
+    assert utils.Dataset().image_channels == 3 and not utils.Dataset().exif_transpose
+    with pytest.raises(ValueError, match="image_channels"):
+        utils.Dataset(image_channels=0)

@@ -5,6 +5,7 @@ import pytest
 from mrcnn import utils
 from mrcnn.config import Config
 from mrcnn.data.dataset import Dataset
+from mrcnn.data.images import to_model_image
 from mrcnn.data.pipeline import (build_rpn_targets, load_image_gt, make_tf_dataset,
                                  training_anchors)
 
@@ -101,3 +102,74 @@ def test_tf_dataset_batches_and_skips_images_without_instances():
     np.testing.assert_array_equal(class_ids, [[1, 0, 0], [2, 1, 0]])
     assert masks.shape == (2, 28, 28, 3) and masks.dtype == bool
     assert (rpn_match == 1).sum(axis=(1, 2)).min() >= 1
+
+
+class ChannelConfig(Config):
+    """Tiny network for the N-channel end-to-end test."""
+    NAME = "channels"
+    NUM_CLASSES = 2
+    BACKBONE = "resnet18"
+    GPU_COUNT = 1
+    IMAGES_PER_GPU = 1
+    IMAGE_MIN_DIM = 64
+    IMAGE_MAX_DIM = 64
+    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    TOP_DOWN_PYRAMID_SIZE = 32
+    FPN_CLASSIF_FC_LAYERS_SIZE = 64
+    PRE_NMS_LIMIT = 200
+    POST_NMS_ROIS_TRAINING = 32
+    POST_NMS_ROIS_INFERENCE = 16
+    TRAIN_ROIS_PER_IMAGE = 8
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 16
+    MAX_GT_INSTANCES = 2
+    DETECTION_MAX_INSTANCES = 4
+    DETECTION_MIN_CONFIDENCE = 0.0
+    OPTIMIZER = "Adam"
+    STEPS_PER_EPOCH = 1
+    VALIDATION_STEPS = 0
+
+
+class BandDataset(Dataset):
+    """48x40 images of `image_channels` bands (float in [0, 1], as a
+    microscope or multispectral reader may give) with one bright square."""
+
+    def __init__(self, channels):
+        super().__init__(image_channels=channels)
+        self.add_class("bands", 1, "square")
+        for i in range(2):
+            self.add_image("bands", image_id=i, path=None)
+        self.prepare()
+
+    def load_image(self, image_id):
+        image = np.full((48, 40, self.image_channels), 0.1, np.float32)
+        image[10:30, 8:24] = np.linspace(0.5, 1.0, self.image_channels)
+        return image[..., 0] if self.image_channels == 1 else image
+
+    def load_mask(self, image_id):
+        masks = np.zeros((48, 40, 1), bool)
+        masks[10:30, 8:24] = True
+        return masks, np.array([1], np.int32)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_n_channel_images_train_and_detect(tmp_path, channels):
+    from mrcnn.model import MaskRCNN
+
+    config = type("C{}".format(channels), (ChannelConfig,), {
+        "IMAGE_CHANNEL_COUNT": channels, "MEAN_PIXEL": np.full(channels, 60.0)})()
+    dataset = BandDataset(channels)
+    image, meta, _, boxes, _ = load_image_gt(dataset, config, 0)
+    assert image.shape == (64, 64, channels) and image.dtype == np.uint8
+    np.testing.assert_array_equal(meta[1:4], [48, 40, channels])
+    batch = next(iter(make_tf_dataset(dataset, config, shuffle=False)))
+    assert tuple(batch[0].shape) == (1, 64, 64, channels)
+
+    model = MaskRCNN(mode="training", config=config, model_dir=str(tmp_path))
+    history = model.train(dataset, None, learning_rate=1e-3, epochs=1, layers="all", verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    checkpoint = model.find_last()
+    inference = MaskRCNN(mode="inference", config=config, model_dir=str(tmp_path))
+    inference.load_weights(checkpoint, by_name=True)
+    result = inference.detect([to_model_image(dataset.load_image(0), channels)])[0]
+    assert result["masks"].shape[:2] == (48, 40)
+    assert result["rois"].shape[1] == 4

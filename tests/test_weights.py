@@ -574,3 +574,56 @@ def test_hdf5_without_layer_names(tiny_inference, tmp_path):
         tiny_inference.load_weights(path, by_name=True)
     assert path in str(info.value)
     assert "layer_names" in str(info.value)
+
+
+# ----------------------------------------------------------------------
+# 5. RGB weights into models of other channel counts
+# ----------------------------------------------------------------------
+
+def test_adapt_conv1_rules():
+    rng = np.random.default_rng(7)
+    kernel = rng.standard_normal((7, 7, 3, 8)).astype(np.float32)
+    gray = rng.standard_normal((7, 7)).astype(np.float32)
+    # On a gray image copied into R, G, B, the 1- and 5-channel kernels
+    # answer like the RGB one.
+    rgb_response = np.einsum("hw,hwcf->f", gray, kernel)
+    one = weight_io.adapt_conv1(kernel, 1)
+    assert one.shape == (7, 7, 1, 8)
+    np.testing.assert_allclose(np.einsum("hw,hwcf->f", gray, one), rgb_response, rtol=1e-5)
+    six = weight_io.adapt_conv1(kernel, 6)
+    np.testing.assert_allclose(np.einsum("hw,hwcf->f", gray, six), rgb_response, rtol=1e-4,
+                               atol=1e-5)
+    five = weight_io.adapt_conv1(kernel, 5)
+    np.testing.assert_allclose(five[:, :, 3], kernel[:, :, 0] * 3 / 5, rtol=1e-6)
+    np.testing.assert_allclose(five[:, :, 4], kernel[:, :, 1] * 3 / 5, rtol=1e-6)
+    zeros = weight_io.adapt_conv1(kernel, 4, extra="zeros")
+    np.testing.assert_array_equal(zeros[:, :, :3], kernel)
+    assert not zeros[:, :, 3].any()
+    np.testing.assert_array_equal(weight_io.adapt_conv1(kernel, 3), kernel)
+    with pytest.raises(ValueError, match="RGB kernel"):
+        weight_io.adapt_conv1(kernel[:, :, :1], 4)
+
+
+def test_rgb_file_into_one_channel_model(tmp_path):
+    class Gray(TinyConfig):
+        IMAGE_CHANNEL_COUNT = 1
+        MEAN_PIXEL = np.array([115.0])
+
+    model = build(Gray(), "inference", tmp_path)
+    rgb_conv1 = [("conv1/kernel:0", np.random.default_rng(1).standard_normal(
+        (7, 7, 3, 64)).astype(np.float32)), ("conv1/bias:0", np.ones(64, np.float32))]
+    layers = [("conv1", rgb_conv1)] + random_layers(model.keras_model, ["bn_conv1"], seed=2)
+    path = str(tmp_path / "rgb.h5")
+    write_matterport_file(path, layers)
+    before = snapshot(model.keras_model)
+    with pytest.raises(ValueError, match="'conv1' takes 1 input channels.*adapt_input_channels"):
+        weight_io.load_weights(model.keras_model, path, by_name=True)
+    assert_same_weights(before, snapshot(model.keras_model))
+    assert weight_io.load_weights(model.keras_model, path, by_name=True,
+                                  exclude=["conv1"]) == ["bn_conv1"]
+    loaded = weight_io.load_weights(model.keras_model, path, by_name=True,
+                                    adapt_input_channels=True)
+    assert sorted(loaded) == ["bn_conv1", "conv1"]
+    kernel, bias = model.keras_model.get_layer("conv1").get_weights()
+    np.testing.assert_allclose(kernel, rgb_conv1[0][1].sum(axis=2, keepdims=True), rtol=1e-6)
+    np.testing.assert_array_equal(bias, 1)

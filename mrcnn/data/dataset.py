@@ -24,7 +24,6 @@ by their source ("coco", "balloon", ...) and their id in that source; after
 """
 
 import logging
-import os
 
 import numpy as np
 
@@ -37,9 +36,26 @@ _PREPARED_ATTRIBUTES = ("num_classes", "class_ids", "class_names", "num_images",
 
 
 class Dataset(object):
-    """Base class of datasets. See the module docstring for an example."""
+    """Base class of datasets. See the module docstring for an example.
 
-    def __init__(self, class_map=None):
+    image_channels: channels of the images `load_image` returns (3: RGB,
+        matterport's behaviour). Set it to config.IMAGE_CHANNEL_COUNT for
+        1-channel or N-channel models, as an argument or a class attribute.
+    exif_transpose: apply the EXIF orientation of photos when loading
+        (default False, as matterport: pixels as stored in the file). See
+        docs/images.md.
+    """
+
+    image_channels = 3
+    exif_transpose = False
+
+    def __init__(self, class_map=None, image_channels=None, exif_transpose=None):
+        if image_channels is not None:
+            if int(image_channels) < 1:
+                raise ValueError("image_channels must be >= 1, got {!r}".format(image_channels))
+            self.image_channels = int(image_channels)
+        if exif_transpose is not None:
+            self.exif_transpose = bool(exif_transpose)
         self._image_ids = []
         self.image_info = []
         # Background is always the first class.
@@ -142,35 +158,36 @@ class Dataset(object):
             raise IndexError("image id {!r} is not in {} ({} images)".format(
                 image_id, type(self).__name__, len(self.image_info))) from None
 
+    def image_name(self, image_id):
+        """How errors name an image: "image <id>" plus its reference or path."""
+        try:
+            info = self.image_info[image_id]
+        except (IndexError, TypeError):
+            info = {}
+        where = self.image_reference(image_id) or info.get("path")
+        return "image {} ({})".format(image_id, where) if where else "image {}".format(image_id)
+
     def load_image(self, image_id):
-        """Load an image as [H, W, 3] uint8 (grayscale is expanded to RGB, an
-        alpha channel is dropped; other bit depths are refused). Errors name
-        the file and the image id."""
-        import skimage.color
-        import skimage.io
+        """Load an image file as uint8 [H, W, image_channels] (RGB by default).
+
+        Any common file works (see mrcnn.data.images.read_image): grayscale
+        is expanded to RGB, alpha is dropped, palette images are looked up,
+        16-bit images are scaled to 8 bits (x // 257), float images in
+        [0, 1] or [0, 255] are rescaled. With `image_channels` = 1 the
+        result is grayscale [H, W, 1]; with other counts the file must hold
+        that many channels (e.g. a 4-channel TIFF or a .npy array).
+        `exif_transpose` = True applies the EXIF orientation. Errors name
+        the image id and the file.
+        """
+        from mrcnn.data.images import read_image
 
         path = self._info(image_id)["path"]
         if path is None:
             raise ValueError("image {} of {} has no path: override load_image() to "
                              "generate it".format(image_id, type(self).__name__))
-        if not os.path.exists(path):
-            raise FileNotFoundError("image {}: file not found: {}".format(image_id, path))
-        try:
-            image = skimage.io.imread(path)
-        except Exception as e:  # decoders raise many different types
-            raise ValueError("image {}: cannot read {}: {}".format(image_id, path, e)) from None
-        if image.ndim == 2:
-            image = skimage.color.gray2rgb(image)
-        elif image.ndim != 3:
-            raise ValueError("image {}: {} has shape {}; expected [H, W] or [H, W, C]".format(
-                image_id, path, image.shape))
-        if image.shape[-1] == 4:
-            image = image[..., :3]
-        if image.dtype != np.uint8:
-            raise ValueError("image {}: {} has {} pixels; the model expects 8-bit images. Convert "
-                             "it, or override load_image() to scale it (e.g. image // 257 for "
-                             "16-bit)".format(image_id, path, image.dtype))
-        return image
+        return read_image(path, channels=self.image_channels,
+                          exif_transpose=self.exif_transpose,
+                          name="image {}".format(image_id))
 
     def load_mask(self, image_id):
         """Instance masks of an image. Override it.

@@ -15,10 +15,13 @@ A training batch is a tuple of 7 arrays:
 """
 
 import logging
+import warnings
 
 import numpy as np
 
 from mrcnn import utils
+from mrcnn.data.augment import augment_image_and_masks, check_augmentation
+from mrcnn.data.images import to_model_image
 from mrcnn.molding import compose_image_meta, compute_backbone_shapes, mold_image
 
 logger = logging.getLogger(__name__)
@@ -29,8 +32,7 @@ def check_mask(dataset, image_id, image, mask, class_ids):
     fit the image."""
     mask = np.asarray(mask)
     class_ids = np.asarray(class_ids)
-    where = "image {} ({})".format(image_id, dataset.image_reference(image_id) or
-                                   dataset.image_info[image_id].get("path"))
+    where = _image_name(dataset, image_id)
     if mask.ndim != 3:
         raise ValueError("{}: load_mask returned masks of shape {}; expected "
                          "[height, width, instances]".format(where, mask.shape))
@@ -38,8 +40,20 @@ def check_mask(dataset, image_id, image, mask, class_ids):
         raise ValueError("{}: load_mask returned {} masks but {} class ids".format(
             where, mask.shape[-1], class_ids.shape[0]))
     if mask.shape[-1] and mask.shape[:2] != image.shape[:2]:
-        raise ValueError("{}: masks are {}x{} but the image is {}x{}".format(
-            where, mask.shape[0], mask.shape[1], image.shape[0], image.shape[1]))
+        hint = ""
+        if mask.shape[:2] == image.shape[1::-1]:
+            hint = ("; width and height are swapped: was the image rotated by its EXIF "
+                    "orientation (Dataset.exif_transpose) while the masks were not, or the "
+                    "other way round?")
+        raise ValueError("{}: masks are {}x{} but the image is {}x{}{}".format(
+            where, mask.shape[0], mask.shape[1], image.shape[0], image.shape[1], hint))
+
+
+def _image_name(dataset, image_id):
+    """"image <id> (<reference or path>)" for error messages."""
+    if hasattr(dataset, "image_name"):
+        return dataset.image_name(image_id)
+    return "image {}".format(image_id)
 
 
 def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
@@ -47,20 +61,28 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     """Load an image and its ground truth, resized like the network's input.
 
     augment: deprecated matterport flag: random horizontal flip.
-    augmentation: a callable taking and returning
-        ``dict(image=..., masks=[...])`` (the albumentations convention).
+    augmentation: an albumentations Compose (or transform), or a callable
+        taking ``image=``, ``masks=[...]`` and returning a dict with both
+        (see mrcnn.data.augment); it sees the resized image and must keep
+        its size. Boxes are computed from the augmented masks.
     use_mini_mask: return masks cropped to their boxes and resized to
         config.MINI_MASK_SHAPE.
 
+    The dataset's image is converted to uint8 [H, W, IMAGE_CHANNEL_COUNT]
+    with mrcnn.data.images.to_model_image (8-bit images of the right
+    channel count pass unchanged).
+
     Returns:
-        image: [height, width, channels] resized, not yet molded.
+        image: uint8 [height, width, channels] resized, not yet molded.
         image_meta: see compose_image_meta.
         class_ids: int32 [instances].
         bbox: int32 [instances, (y1, x1, y2, x2)].
         mask: bool [height, width, instances] (mini-mask size if asked).
     Instances whose mask is empty after resizing or augmentation are dropped.
     """
-    image = dataset.load_image(image_id)
+    augmentation = check_augmentation(augmentation)
+    name = _image_name(dataset, image_id)
+    image = to_model_image(dataset.load_image(image_id), config.IMAGE_CHANNEL_COUNT, name=name)
     mask, class_ids = dataset.load_mask(image_id)
     check_mask(dataset, image_id, image, mask, class_ids)
     class_ids = np.asarray(class_ids, dtype=np.int32)
@@ -76,20 +98,14 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     mask = utils.resize_mask(mask, scale, padding, crop)
 
     if augment:
-        logger.warning("'augment' is deprecated. Use 'augmentation' instead.")
+        warnings.warn("'augment' is deprecated: use augmentation=RandomFlip(0.5) "
+                      "(mrcnn.data.augment) or an albumentations flip", DeprecationWarning,
+                      stacklevel=2)
         if np.random.randint(0, 2):
             image = np.fliplr(image)
             mask = np.fliplr(mask)
     if augmentation is not None:
-        out = augmentation(image=image, masks=[mask[:, :, i].astype(np.uint8)
-                                               for i in range(mask.shape[-1])])
-        if out["image"].shape != image.shape:
-            raise ValueError("augmentation changed the image size from {} to {}; use "
-                             "size-preserving transforms".format(image.shape, out["image"].shape))
-        image = out["image"]
-        masks = out["masks"]
-        mask = (np.stack(masks, axis=-1).astype(bool) if len(masks)
-                else np.zeros(image.shape[:2] + (0,), dtype=bool))
+        image, mask = augment_image_and_masks(augmentation, image, mask, name=name)
 
     keep = np.sum(mask, axis=(0, 1)) > 0
     mask = mask[:, :, keep]
@@ -180,11 +196,12 @@ def training_anchors(config):
                                           config.RPN_ANCHOR_STRIDE)
 
 
-def build_training_sample(dataset, config, image_id, anchors, augmentation=None):
+def build_training_sample(dataset, config, image_id, anchors, augmentation=None,
+                          augment=False):
     """One training sample as the tuple of the module docstring (unbatched),
     or None when the image has no instance left."""
     image, image_meta, gt_class_ids, gt_boxes, gt_masks = load_image_gt(
-        dataset, config, image_id, augmentation=augmentation,
+        dataset, config, image_id, augment=augment, augmentation=augmentation,
         use_mini_mask=config.USE_MINI_MASK)
     if not np.any(gt_class_ids > 0):
         return None
@@ -211,10 +228,15 @@ def data_generator(dataset, config, shuffle=True, augment=False, augmentation=No
     """matterport's generator: yields (inputs, []) with the 7 batch arrays of
     the module docstring as `inputs`, forever. Images without instances are
     skipped. random_rois / detection_targets are not supported (they served
-    to debug the heads without an RPN)."""
+    to debug the heads without an RPN).
+
+    augmentation: see load_image_gt; not applied to images whose source is
+    in no_augmentation_sources. augment (deprecated, matterport): a random
+    left-right flip of every image, whatever its source."""
     if random_rois or detection_targets:
         raise NotImplementedError("random_rois and detection_targets are not supported; "
                                   "use Config.USE_RPN_ROIS=True")
+    augmentation = check_augmentation(augmentation)
     anchors = training_anchors(config)
     no_augmentation_sources = no_augmentation_sources or []
     image_ids = np.copy(dataset.image_ids)
@@ -229,9 +251,8 @@ def data_generator(dataset, config, shuffle=True, augment=False, augmentation=No
         image_id = image_ids[index]
         source = dataset.image_info[image_id]["source"]
         aug = None if source in no_augmentation_sources else augmentation
-        if augment and aug is None:
-            aug = _random_fliplr
-        sample = build_training_sample(dataset, config, image_id, anchors, aug)
+        sample = build_training_sample(dataset, config, image_id, anchors, aug,
+                                       augment=augment)
         if sample is None:
             continue
         batch.append(sample)
@@ -240,23 +261,24 @@ def data_generator(dataset, config, shuffle=True, augment=False, augmentation=No
             batch = []
 
 
-def _random_fliplr(image, masks):
-    if np.random.randint(0, 2):
-        return dict(image=np.ascontiguousarray(np.fliplr(image)),
-                    masks=[np.ascontiguousarray(np.fliplr(m)) for m in masks])
-    return dict(image=image, masks=masks)
-
-
 def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
                     no_augmentation_sources=None, batch_size=None, repeat=True,
                     num_parallel_calls=None, seed=None):
     """A `tf.data.Dataset` of training batches (tuples of the 7 arrays),
     built with parallel workers and prefetching. Images whose instances all
-    vanish are skipped."""
+    vanish are skipped.
+
+    augmentation: an albumentations Compose, mrcnn.data.augment.RandomFlip
+        or a callable (see load_image_gt); it runs in the NumPy map (in
+        parallel workers), never on images whose source is in
+        no_augmentation_sources.
+    seed: shuffling seed (augmentation draws from its own generator).
+    """
     import tensorflow as tf
 
     if dataset.num_images == 0:
         raise ValueError("the dataset has no images (did you call prepare()?)")
+    augmentation = check_augmentation(augmentation)
     batch_size = batch_size or config.BATCH_SIZE
     anchors = training_anchors(config)
     no_augmentation_sources = set(no_augmentation_sources or [])

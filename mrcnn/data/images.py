@@ -1,0 +1,188 @@
+"""Reading images of any kind and turning them into what the model eats.
+
+The network takes [H, W, C] uint8 images, C = config.IMAGE_CHANNEL_COUNT
+(3 by default). `to_model_image` converts an array of any common kind to
+that, and `read_image` reads a file and converts it. Both raise ValueError
+naming the image (a file name, an image id) when they cannot.
+
+Conversion rules (see docs/images.md):
+
+Pixel values, to uint8:
+    uint8           unchanged (8-bit RGB is bit-for-bit what matterport's
+                    skimage.io.imread gave).
+    bool            False -> 0, True -> 255.
+    uint16          x // 257, which maps 0..65535 onto 0..255 exactly
+                    (65535 // 257 = 255). A 12-bit camera stored in uint16
+                    looks dark this way: scale it yourself first.
+    other integers  (int32 from PIL's "I" mode, int16, ...) values within
+                    0..255 are kept; values within 0..65535 are treated as
+                    16-bit (x // 257); negative or larger values are refused.
+    float           NaN or inf are refused. If every value is in [0, 1] the
+                    image is taken as [0, 1] (x * 255, rounded); else values
+                    in [0, 255] are rounded; anything else is refused. (A
+                    [0, 255] float image whose pixels are all <= 1 is read as
+                    [0, 1]: practically only black images.)
+
+Channels, to C:
+    C = 3 (RGB)     gray [H, W] or [H, W, 1] is repeated; gray + alpha
+                    [H, W, 2] keeps the gray; RGBA drops the alpha.
+    C = 1           gray is kept; RGB and RGBA become luminance
+                    (ITU-R 601: 0.299 R + 0.587 G + 0.114 B, as PIL's "L");
+                    gray + alpha keeps the gray.
+    other C         the image must have exactly C channels.
+
+Empty images (a zero-sized axis) are refused.
+"""
+
+import os
+
+import numpy as np
+
+# Files PIL cannot open but these readers can.
+_NUMPY_SUFFIXES = (".npy",)
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _where(name):
+    return "{}: ".format(name) if name else ""
+
+
+def _to_uint8(array, name):
+    """Pixel values of any dtype -> uint8, following the module's rules."""
+    kind = array.dtype.kind
+    if array.dtype == np.uint8:
+        return array
+    if kind == "b":
+        return array.astype(np.uint8) * np.uint8(255)
+    if array.dtype == np.uint16:
+        return (array // 257).astype(np.uint8)
+    if kind in "ui":
+        low, high = int(array.min()), int(array.max())
+        if low >= 0 and high <= 255:
+            return array.astype(np.uint8)
+        if low >= 0 and high <= 65535:
+            return (array // 257).astype(np.uint8)
+        raise ValueError("{}{} pixels range from {} to {}; expected 0..255 (8-bit) or 0..65535 "
+                         "(16-bit). Scale the image to 0..255 yourself (e.g. override "
+                         "Dataset.load_image)".format(_where(name), array.dtype, low, high))
+    if kind == "f":
+        if not np.all(np.isfinite(array)):
+            raise ValueError("{}the image contains NaN or infinite values".format(_where(name)))
+        low, high = float(array.min()), float(array.max())
+        if low >= 0 and high <= 1:
+            return np.rint(array * 255).astype(np.uint8)
+        if low >= 0 and high <= 255:
+            return np.rint(array).astype(np.uint8)
+        raise ValueError("{}float pixels range from {:g} to {:g}; expected [0, 1] or [0, 255]"
+                         .format(_where(name), low, high))
+    raise ValueError("{}pixels of dtype {} cannot be used as an image".format(
+        _where(name), array.dtype))
+
+
+def _luminance(rgb):
+    """ITU-R 601 luma of uint8 [H, W, 3] as uint8 [H, W, 1] (PIL's "L")."""
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    return np.rint(rgb[..., :3].astype(np.float32) @ weights)[..., None].astype(np.uint8)
+
+
+def to_model_image(array, channels=3, name=None):
+    """Convert an image array to uint8 [H, W, channels].
+
+    array: [H, W] or [H, W, C] of uint8, uint16, other integers, bool or
+        float (see the module docstring for the rules).
+    channels: the model's channel count (config.IMAGE_CHANNEL_COUNT).
+    name: names the image in errors, e.g. "image 3 (cat.jpg)".
+
+    Returns a C-contiguous uint8 [H, W, channels] array; an 8-bit image that
+    already has the right shape is returned unchanged (no copy).
+    """
+    array = np.asarray(array)
+    channels = int(channels)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError("{}image of shape {}; expected [height, width] or [height, width, "
+                         "channels]".format(_where(name), array.shape))
+    if array.size == 0:
+        raise ValueError("{}empty image (shape {})".format(_where(name), array.shape))
+    array = _to_uint8(array, name)
+    have = array.shape[-1]
+    if have != channels:
+        if channels == 3 and have in (1, 2):
+            array = np.repeat(array[..., :1], 3, axis=-1)
+        elif channels == 3 and have == 4:
+            array = array[..., :3]
+        elif channels == 1 and have == 2:
+            array = array[..., :1]
+        elif channels == 1 and have in (3, 4):
+            array = _luminance(array)
+        else:
+            raise ValueError(
+                "{}image has {} channels but the model takes {} (config.IMAGE_CHANNEL_COUNT). "
+                "Images with other than 1 or 3 channels must have exactly "
+                "IMAGE_CHANNEL_COUNT channels; for a Dataset, set image_channels (e.g. "
+                "Dataset(image_channels={})) or override load_image()".format(
+                    _where(name), have, channels, channels))
+    return np.ascontiguousarray(array)
+
+
+def _pil_to_array(image):
+    """A PIL image as a NumPy array with as much of its depth as possible."""
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        # Palette: look the colours up; keep transparency as alpha.
+        image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        image = image.convert("RGB")
+    elif mode == "La":
+        image = image.convert("LA")
+    elif mode == "RGBa":
+        image = image.convert("RGBA")
+    return np.asarray(image)
+
+
+def read_image(path, channels=3, exif_transpose=False, name=None):
+    """Read an image file as uint8 [H, W, channels] (see to_model_image).
+
+    path: any format PIL reads (JPEG, PNG including palette and 16-bit,
+        BMP, GIF: first frame, TIFF, WebP, ...); multi-channel TIFFs PIL
+        cannot read go through tifffile; ".npy" files hold the array itself
+        ([H, W] or [H, W, C]), handy for N-channel data.
+    channels: config.IMAGE_CHANNEL_COUNT.
+    exif_transpose: apply the JPEG/TIFF EXIF orientation tag (rotate or
+        mirror the pixels as a photo viewer shows them). Off by default:
+        matterport (skimage.io.imread) ignored the tag, and masks drawn on
+        the stored pixels must keep matching them. Turn it on when the
+        annotation tool showed the oriented image (web browsers do).
+    name: names the image in errors beside the path, e.g. "image 3".
+
+    Raises FileNotFoundError for a missing file, ValueError for a file that
+    cannot be decoded or converted.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = os.fspath(path)
+    prefix = _where(name)
+    if not os.path.exists(path):
+        raise FileNotFoundError("{}file not found: {}".format(prefix, path))
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix in _NUMPY_SUFFIXES:
+            array = np.load(path, allow_pickle=False)
+        else:
+            try:
+                with Image.open(path) as image:
+                    if exif_transpose:
+                        image = ImageOps.exif_transpose(image)
+                    array = _pil_to_array(image)
+            except (UnidentifiedImageError, OSError, ValueError):
+                if suffix not in _TIFF_SUFFIXES:
+                    raise
+                import tifffile  # multi-channel / float TIFFs PIL does not decode
+                array = tifffile.imread(path)
+    except Exception as e:  # decoders raise many different types
+        raise ValueError("{}cannot read {}: {}".format(prefix, path, e)) from None
+    return to_model_image(array, channels,
+                          name="{} ({})".format(name, path) if name else path)
