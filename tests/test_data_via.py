@@ -1,0 +1,214 @@
+"""mrcnn.data.via: VGG Image Annotator region files.
+
+Reference masks: polygons and rectangles are rendered here with pycocotools
+straight from the file's points (the rasterisation convention the package
+uses for every format: pixel (r, c) covers [c, c+1) x [r, r+1)); circles and
+ellipses with skimage.draw.ellipse shifted by half a pixel (skimage puts
+pixel centres on integer coordinates). PIL's ImageDraw.polygon puts them on
+integers too and also fills the outline, so it is compared up to the
+pixels within one pixel of its outline only.
+"""
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+import scipy.ndimage
+from PIL import Image, ImageDraw
+
+from mrcnn.data.coco import AnnotationError
+from mrcnn.data.via import ViaDataset, load_via_json
+
+
+def coco_polygon(xs, ys, height, width):
+    from pycocotools import mask as mask_util
+    flat = np.stack([xs, ys], axis=1).astype(float).ravel().tolist()
+    return mask_util.decode(mask_util.merge(
+        mask_util.frPyObjects([flat], height, width))).astype(bool)
+
+
+def skimage_ellipse(cx, cy, rx, ry, height, width, theta=0.0):
+    import skimage.draw
+    out = np.zeros((height, width), bool)
+    rr, cc = skimage.draw.ellipse(cy - 0.5, cx - 0.5, ry, rx, shape=(height, width),
+                                  rotation=-theta)
+    out[rr, cc] = True
+    return out
+
+
+def ellipse_outline(cx, cy, rx, ry, n=24):
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return (np.round(cx + rx * np.cos(t)).astype(int).tolist(),
+            np.round(cy + ry * np.sin(t)).astype(int).tolist())
+
+
+def write_image(path, height, width, masks=(), seed=0):
+    rng = np.random.RandomState(seed)
+    pixels = rng.randint(0, 50, (height, width, 3)).astype(np.uint8)
+    for k, m in enumerate(masks):
+        pixels[m] = (220, 40 + 60 * k, 40)
+    Image.fromarray(pixels).save(path, quality=95)
+
+
+def make_via_export(root):
+    """A VIA 1.x export with every shape kind, regions as object and list."""
+    xs, ys = ellipse_outline(40, 45, 25, 18)
+    regions_a = {  # old VIA 1.x style: an object keyed by index
+        "0": {"shape_attributes": {"name": "polygon", "all_points_x": xs, "all_points_y": ys},
+              "region_attributes": {"colour": "red"}},
+        "1": {"shape_attributes": {"name": "rect", "x": 70, "y": 10, "width": 30,
+                                   "height": 20},
+              "region_attributes": {"colour": "blue"}},
+        "2": {"shape_attributes": {"name": "circle", "cx": 95.5, "cy": 70.2, "r": 12.6},
+              "region_attributes": {"colour": "red"}},
+        "10": {"shape_attributes": {"name": "ellipse", "cx": 30.2, "cy": 85.7, "rx": 20.3,
+                                    "ry": 8.4},
+               "region_attributes": {"colour": "blue"}},
+    }
+    regions_b = [  # list style, checkbox attribute, a polygon reaching outside
+        {"shape_attributes": {"name": "polygon", "all_points_x": [50, 95, 60],
+                              "all_points_y": [-10, 20, 50]},
+         "region_attributes": {"colour": {"red": True, "blue": False}}},
+        {"shape_attributes": {"name": "polygon", "all_points_x": [3, 9],
+                              "all_points_y": [3, 9]},
+         "region_attributes": {"colour": "red"}},
+        {"shape_attributes": {"name": "point", "cx": 5, "cy": 5},
+         "region_attributes": {"colour": "red"}},
+    ]
+    data = {
+        "a.jpg12345": {"filename": "a.jpg", "size": 12345, "regions": regions_a,
+                       "file_attributes": {}},
+        "b.png999": {"filename": "b.png", "size": 999, "regions": regions_b,
+                     "file_attributes": {}},
+        "c.png1": {"filename": "c.png", "size": 1, "regions": [], "file_attributes": {}},
+    }
+    write_image(os.path.join(root, "a.jpg"), 100, 120)
+    write_image(os.path.join(root, "b.png"), 64, 80)
+    write_image(os.path.join(root, "c.png"), 32, 32)
+    path = os.path.join(root, "via_region_data.json")
+    with open(path, "w") as f:
+        json.dump(data, f)
+    return path, data
+
+
+def _load(path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_via_json(path, **kwargs)
+
+
+def test_masks_and_classes_are_the_files(tmp_path):
+    path, data = make_via_export(str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_via_json(path, class_attribute="colour")
+    text = "\n".join(str(w.message) for w in caught)
+    assert "1 polygons with fewer than 3 points skipped (first: b.png region 1)" in text
+    assert "1 point regions (no area) skipped (first: b.png region 2)" in text
+    assert "1 shapes reaching outside the image clipped (first: b.png region 0)" in text
+    assert dataset.class_names == ["BG", "blue", "red"]
+    assert [info["id"] for info in dataset.image_info] == ["a.jpg", "b.png", "c.png"]
+
+    masks, class_ids = dataset.load_mask(0)
+    assert masks.shape == (100, 120, 4) and masks.dtype == bool
+    assert list(class_ids) == [2, 1, 2, 1]
+    shape = data["a.jpg12345"]["regions"]
+    poly = shape["0"]["shape_attributes"]
+    np.testing.assert_array_equal(
+        masks[..., 0], coco_polygon(poly["all_points_x"], poly["all_points_y"], 100, 120))
+    expected = np.zeros((100, 120), bool)
+    expected[10:30, 70:100] = True
+    np.testing.assert_array_equal(masks[..., 1], expected)
+    np.testing.assert_array_equal(masks[..., 2], skimage_ellipse(95.5, 70.2, 12.6, 12.6,
+                                                                 100, 120))
+    np.testing.assert_array_equal(masks[..., 3], skimage_ellipse(30.2, 85.7, 20.3, 8.4,
+                                                                 100, 120))
+
+    masks, class_ids = dataset.load_mask(1)
+    assert masks.shape == (64, 80, 1) and list(class_ids) == [2]
+    np.testing.assert_array_equal(masks[..., 0], coco_polygon([50, 95, 60], [-10, 20, 50],
+                                                              64, 80))
+    assert dataset.load_mask(2)[0].shape == (32, 32, 0)
+    assert dataset.image_reference(1) == os.path.join(str(tmp_path), "b.png")
+    assert dataset.load_image(0).shape == (100, 120, 3)
+
+
+def test_polygons_agree_with_pil_up_to_the_outline(tmp_path):
+    path, data = make_via_export(str(tmp_path))
+    dataset = _load(path)
+    ours = dataset.load_mask(0)[0][..., 0]
+    poly = data["a.jpg12345"]["regions"]["0"]["shape_attributes"]
+    image = Image.new("L", (120, 100), 0)
+    ImageDraw.Draw(image).polygon(list(zip(poly["all_points_x"], poly["all_points_y"])),
+                                  fill=1, outline=1)
+    pil = np.array(image).astype(bool)
+    outline = Image.new("L", (120, 100), 0)
+    ImageDraw.Draw(outline).polygon(list(zip(poly["all_points_x"], poly["all_points_y"])),
+                                    fill=0, outline=1)
+    # Half a pixel apart in each direction: within one pixel of PIL's outline.
+    edge = scipy.ndimage.binary_dilation(np.array(outline).astype(bool),
+                                         structure=np.ones((3, 3), bool))
+    differ = ours != pil
+    assert differ.any() and not (differ & ~edge).any()
+    assert abs(int(ours.sum()) - int(pil.sum())) < 0.1 * pil.sum()
+
+
+def test_single_class_skip_empty_and_class_names(tmp_path):
+    path, _ = make_via_export(str(tmp_path))
+    dataset = _load(path, default_class="balloon", skip_empty=True)
+    assert dataset.class_names == ["BG", "balloon"] and dataset.num_images == 2
+    assert list(dataset.load_mask(0)[1]) == [1, 1, 1, 1]
+    fixed = _load(path, class_attribute="colour", class_names=["red", "blue", "green"])
+    assert fixed.class_names == ["BG", "red", "blue", "green"]
+    assert list(fixed.load_mask(0)[1]) == [1, 2, 1, 2]
+    with pytest.raises(AnnotationError, match=r"a\.jpg region 1 has class 'blue', which is "
+                                              r"not in class_names"):
+        _load(path, class_attribute="colour", class_names=["red"])
+    with pytest.raises(AnnotationError, match=r"a\.jpg region 0 has no class in region "
+                                              r"attribute 'kind'"):
+        _load(path, class_attribute="kind")
+
+
+def test_via2_projects_and_lists(tmp_path):
+    path, data = make_via_export(str(tmp_path))
+    project = {"_via_settings": {}, "_via_img_metadata": data, "_via_attributes": {}}
+    p2 = tmp_path / "project.json"
+    p2.write_text(json.dumps(project))
+    assert _load(str(p2)).num_images == 3
+    p3 = tmp_path / "list.json"
+    p3.write_text(json.dumps(list(data.values())))
+    assert _load(str(p3)).num_images == 3
+
+
+def test_rotated_ellipse_turns_clockwise_on_screen(tmp_path):
+    write_image(str(tmp_path / "r.png"), 64, 64)
+    data = {"r": {"filename": "r.png", "regions": [
+        {"shape_attributes": {"name": "ellipse", "cx": 32, "cy": 32, "rx": 25, "ry": 3,
+                              "theta": np.pi / 4}, "region_attributes": {}}]}}
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    mask = _load(str(tmp_path / "r.json")).load_mask(0)[0][..., 0]
+    assert mask[47, 47] and mask[16, 16] and not mask[16, 47] and not mask[47, 16]
+    np.testing.assert_array_equal(mask, skimage_ellipse(32, 32, 25, 3, 64, 64, np.pi / 4))
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    path, data = make_via_export(str(tmp_path))
+    text = open(path).read()
+    (tmp_path / "cut.json").write_text(text[:200])
+    with pytest.raises(AnnotationError, match=r"cut\.json: invalid JSON at line 1 column"):
+        load_via_json(str(tmp_path / "cut.json"))
+    (tmp_path / "coco.json").write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(AnnotationError, match="entry 'images' has no 'filename'"):
+        load_via_json(str(tmp_path / "coco.json"))
+    broken = json.loads(text)
+    broken["a.jpg12345"]["regions"]["0"]["shape_attributes"]["all_points_y"].pop()
+    (tmp_path / "odd.json").write_text(json.dumps(broken))
+    with pytest.raises(AnnotationError, match=r"a\.jpg region 0 \(polygon\) has 24 x but 23 y"):
+        load_via_json(str(tmp_path / "odd.json"))
+    os.remove(tmp_path / "b.png")
+    with pytest.raises(FileNotFoundError, match=r"1 image file\(s\) not found: .*b\.png"):
+        _load(path)
+    dataset = _load(path, check_images=False)
+    with pytest.raises(FileNotFoundError, match=r"image 1: cannot read .*b\.png"):
+        dataset.load_mask(1)
