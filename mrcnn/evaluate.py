@@ -4,11 +4,21 @@ Two families of numbers:
 * matterport's mAP: `utils.compute_ap` (mask IoU 0.5, VOC-style) per image,
   averaged over images;
 * COCO metrics from pycocotools (AP over IoU 0.50:0.95, AP50, AP75,
-  APs/m/l) for masks ("segm") and boxes ("bbox").
+  APs/m/l) for masks ("segm") and boxes ("bbox"), overall and per class.
+
+Entry points:
+    evaluate_model(model, dataset, image_ids=None, limit=None,
+                   results_json=None, verbose=1, batch_size=None) -> dict
+        the metrics as a flat, JSON-ready dict (see its docstring);
+    evaluate_dataset(...) -> (metrics, results): the same, plus the
+        detect() result of every image (used by the demo to draw them).
 """
 
 import contextlib
 import io
+import json
+import os
+import uuid
 
 import numpy as np
 
@@ -79,55 +89,210 @@ def coco_results(image_id, result):
     return out
 
 
-def coco_evaluate(coco_gt, detections, iou_type="segm"):
-    """Run COCOeval; returns {AP, AP50, AP75, APs, APm, APl} (floats)."""
+def _run_cocoeval(coco_gt, detections, iou_type):
+    """A COCOeval after evaluate/accumulate/summarize (quiet), or None when
+    there are no detections."""
     from pycocotools.cocoeval import COCOeval
 
     if not detections:
-        return {name: 0.0 for name in COCO_STAT_NAMES}
+        return None
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(detections)
         evaluator = COCOeval(coco_gt, coco_dt, iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    return {name: float(max(v, 0.0)) for name, v in zip(COCO_STAT_NAMES, evaluator.stats[:6])}
+    return evaluator
 
 
-def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1):
-    """Detect on every image and compute matterport's mAP50 and COCO AP.
+def _stats(evaluator):
+    """COCOeval's first six stats by name; None where pycocotools gives -1
+    (no ground truth of that kind, e.g. APl without large objects); all 0.0
+    when evaluator is None (no detections)."""
+    if evaluator is None:
+        return {name: 0.0 for name in COCO_STAT_NAMES}
+    return {name: (float(v) if v > -1 else None)
+            for name, v in zip(COCO_STAT_NAMES, evaluator.stats[:6])}
 
-    Returns (metrics dict, list of detect() results in image_ids order).
-    metrics: mAP50 (mean of utils.compute_ap over images), segm_* and bbox_*
-    COCO stats, num_images.
-    """
-    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
-    batch_size = batch_size or model.config.BATCH_SIZE
-    results, aps, detections, loaded = [], [], [], {}
+
+def per_class_ap(evaluator, category_ids):
+    """{category id: (AP, AP50)} from a COCOeval's precision array
+    [iou thresholds, recall points, categories, area ranges, max dets], over
+    all areas and the largest max-dets. None where the class has no ground
+    truth (pycocotools marks those -1); (0.0, 0.0) for every class when
+    evaluator is None (no detections)."""
+    out = {}
+    if evaluator is None:
+        return {c: (0.0, 0.0) for c in category_ids}
+    precision = evaluator.eval["precision"]
+    cat_index = {c: k for k, c in enumerate(evaluator.params.catIds)}
+    for c in category_ids:
+        k = cat_index.get(c)
+        values = precision[:, :, k, 0, -1] if k is not None else np.full((1, 1), -1.0)
+        if not (values > -1).any():
+            out[c] = None
+            continue
+        ap = float(np.mean(values[values > -1]))
+        first = values[0][values[0] > -1]
+        out[c] = (ap, float(np.mean(first)) if first.size else 0.0)
+    return out
+
+
+def coco_evaluate(coco_gt, detections, iou_type="segm"):
+    """Run COCOeval; returns {AP, AP50, AP75, APs, APm, APl} (floats; None
+    where pycocotools has no such objects)."""
+    return _stats(_run_cocoeval(coco_gt, detections, iou_type))
+
+
+def write_json_atomic(obj, path):
+    """json.dump `obj` to `path` through a temporary file in the same
+    directory and a rename: readers never see a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, ".{}.{}.tmp".format(os.path.basename(path), uuid.uuid4().hex))
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _detect_all(model, dataset, image_ids, batch_size, verbose):
+    """detect() over image_ids, BATCH_SIZE at a time; yields (image_id,
+    image shape, result)."""
+    from mrcnn.data.images import to_model_image
+
+    channels = getattr(model.config, "IMAGE_CHANNEL_COUNT", 3)
     progress = None
     if verbose:
         from tqdm import tqdm
         progress = tqdm(total=len(image_ids), desc="evaluate", unit="img")
-    for start in range(0, len(image_ids), batch_size):
-        ids = image_ids[start:start + batch_size]
-        images = [dataset.load_image(i) for i in ids]
-        batch = model.detect(images)
-        for image_id, image, r in zip(ids, images, batch):
-            gt_masks, gt_class_ids = dataset.load_mask(image_id)
-            loaded[image_id] = (gt_masks, gt_class_ids, image.shape[:2])
-            gt_boxes = utils.extract_bboxes(gt_masks)
-            ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids, gt_masks, r["rois"],
-                                           r["class_ids"], r["scores"], r["masks"])
-            aps.append(float(ap))
-            detections.extend(coco_results(image_id, r))
-            results.append(r)
+    try:
+        for start in range(0, len(image_ids), batch_size):
+            ids = image_ids[start:start + batch_size]
+            images = [to_model_image(dataset.load_image(i), channels,
+                                     name=_image_name(dataset, i)) for i in ids]
+            for image_id, image, r in zip(ids, images, model.detect(images)):
+                yield image_id, image.shape, r
+            if progress is not None:
+                progress.update(len(ids))
+    finally:
         if progress is not None:
-            progress.update(len(ids))
-    if progress is not None:
-        progress.close()
+            progress.close()
+
+
+def _image_name(dataset, image_id):
+    if hasattr(dataset, "image_name"):
+        return dataset.image_name(image_id)
+    return "image {}".format(image_id)
+
+
+def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1, limit=None,
+                     results_json=None):
+    """Detect on every image and score the detections.
+
+    Returns (metrics, results): metrics as in `evaluate_model`, results the
+    detect() dict of every image, in image_ids order.
+    """
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    if limit:
+        image_ids = image_ids[:int(limit)]
+    batch_size = batch_size or getattr(model.config, "BATCH_SIZE", 1) or 1
+    results, aps, detections, loaded = [], [], [], {}
+    for image_id, shape, r in _detect_all(model, dataset, image_ids, batch_size, verbose):
+        gt_masks, gt_class_ids = dataset.load_mask(image_id)
+        gt_masks = np.asarray(gt_masks, dtype=bool)
+        if gt_masks.shape[-1] == 0:
+            gt_masks = np.zeros(tuple(shape[:2]) + (0,), bool)
+        gt_class_ids = np.asarray(gt_class_ids, np.int32)
+        loaded[image_id] = (gt_masks, gt_class_ids, shape[:2])
+        gt_boxes = utils.extract_bboxes(gt_masks)
+        ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids, gt_masks, r["rois"],
+                                       r["class_ids"], r["scores"], r["masks"])
+        aps.append(float(ap))
+        detections.extend(coco_results(image_id, r))
+        results.append(r)
     coco_gt = coco_ground_truth(dataset, image_ids, loaded)
-    metrics = {"num_images": len(image_ids), "mAP50": float(np.mean(aps)) if aps else 0.0}
+    metrics = {"num_images": len(image_ids), "num_detections": len(detections),
+               "mAP50": float(np.mean(aps)) if aps else 0.0}
+    category_ids = [c["id"] for c in coco_gt.dataset["categories"]]
+    per_class = {}
+    for c in category_ids:
+        per_class[c] = {"class_id": int(c), "num_gt": len(coco_gt.getAnnIds(catIds=[c],
+                                                                             iscrowd=False))}
     for iou_type in ("segm", "bbox"):
-        for name, value in coco_evaluate(coco_gt, detections, iou_type).items():
+        evaluator = _run_cocoeval(coco_gt, detections, iou_type)
+        for name, value in _stats(evaluator).items():
             metrics["{}_{}".format(iou_type, name)] = value
+        for c, value in per_class_ap(evaluator, category_ids).items():
+            if value is None or per_class[c]["num_gt"] == 0:
+                value = (None, None)  # nothing to find: AP undefined
+            ap, ap50 = value
+            per_class[c]["{}_AP".format(iou_type)] = ap
+            per_class[c]["{}_AP50".format(iou_type)] = ap50
+    names = {}
+    for c in category_ids:
+        name = str(dataset.class_names[c])
+        names[c] = name if name not in names.values() else "{} ({})".format(name, c)
+    metrics["per_class"] = {names[c]: per_class[c] for c in category_ids}
+    metrics["results_json"] = None
+    if results_json:
+        metrics["results_json"] = write_json_atomic(detections, results_json)
     return metrics, results
+
+
+def evaluate_model(model, dataset, image_ids=None, limit=None, results_json=None, verbose=1,
+                   batch_size=None):
+    """Run `model` over `dataset` and return its metrics (a JSON-ready dict).
+
+    model: a MaskRCNN in inference mode (anything with `config.BATCH_SIZE`
+        and `detect(list of images) -> list of dicts` works).
+    dataset: a prepared Dataset with masks (`load_mask`).
+    image_ids: internal image ids to evaluate (default: all), in order.
+    limit: evaluate only the first `limit` of them (None/0: all).
+    results_json: path to write the detections to, in COCO results format
+        ([{"image_id", "category_id", "bbox": [x, y, w, h], "score",
+        "segmentation": RLE with str counts}]); image and category ids are
+        the dataset's internal ids. Written atomically.
+    verbose: 1 shows a tqdm progress bar.
+    batch_size: images per detect() call (default config.BATCH_SIZE).
+
+    Returns a dict:
+        num_images, num_detections: ints.
+        mAP50: matterport's mean over images of utils.compute_ap (masks, IoU
+            0.5); an image without ground truth counts 0.
+        segm_AP, segm_AP50, segm_AP75, segm_APs, segm_APm, segm_APl and the
+            same with bbox_: pycocotools' COCO metrics (0.0 without
+            detections; None where pycocotools says -1, no objects of that
+            kind, e.g. APl when no object is large).
+        per_class: {class name: {class_id, num_gt, segm_AP, segm_AP50,
+            bbox_AP, bbox_AP50}}, APs from COCOeval's precision array; None
+            for a class without ground truth in these images.
+        results_json: the path written, or None.
+    """
+    metrics, _ = evaluate_dataset(model, dataset, image_ids=image_ids, batch_size=batch_size,
+                                  verbose=verbose, limit=limit, results_json=results_json)
+    return metrics
+
+
+def format_metrics(metrics):
+    """A few lines of text for a metrics dict of evaluate_model."""
+    lines = ["{} images, {} detections, mAP50 (matterport) {:.3f}".format(
+        metrics["num_images"], metrics["num_detections"], metrics["mAP50"])]
+    for iou_type in ("segm", "bbox"):
+        lines.append("{:4}  ".format(iou_type) + "  ".join(
+            "{} {}".format(n, _fmt(metrics["{}_{}".format(iou_type, n)]))
+            for n in COCO_STAT_NAMES))
+    width = max([len(n) for n in metrics.get("per_class", {})] + [5])
+    fmt = _fmt
+    for name, row in metrics.get("per_class", {}).items():
+        lines.append("{:{w}}  segm AP {}  bbox AP {}  ({} objects)".format(
+            name, fmt(row["segm_AP"]), fmt(row["bbox_AP"]), row["num_gt"], w=width))
+    return "\n".join(lines)
+
+
+def _fmt(value):
+    return "  -  " if value is None else "{:.3f}".format(value)
