@@ -205,9 +205,8 @@ def _rle_for_decoding(rle, height, width):
 
 def points_outside(points, height, width):
     """Whether any (x, y) of a flat point list lies outside [0, width] x [0, height]."""
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return bool(np.any(p[:, 0] < 0) or np.any(p[:, 0] > width) or
-                np.any(p[:, 1] < 0) or np.any(p[:, 1] > height))
+    xs, ys = points[0::2], points[1::2]
+    return bool(min(xs) < 0 or max(xs) > width or min(ys) < 0 or max(ys) > height)
 
 
 class ProblemCounter(object):
@@ -235,6 +234,18 @@ class ProblemCounter(object):
 
 def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _is_number_list(values):
+    """A list of finite numbers (fast for the long lists of COCO polygons)."""
+    if not isinstance(values, list):
+        return False
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return array.ndim == 1 and bool(np.isfinite(array).all()) and not any(
+        isinstance(v, (bool, str)) for v in values[:2])
 
 
 def _require(entry, key, where, path, kinds=None):
@@ -524,7 +535,7 @@ def _clean_segmentation(ann, where, path, height, width, problems):
             segm = [segm]
         parts = []
         for part in segm:
-            if not isinstance(part, list) or not all(_is_number(v) for v in part):
+            if not _is_number_list(part):
                 raise AnnotationError("{}: {} has a polygon that is not a list of numbers: "
                                       "{!r}".format(path, where, _short(part)))
             if len(part) % 2:
