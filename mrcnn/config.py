@@ -19,8 +19,6 @@ by the constructor) and round-trips through JSON (`to_dict` / `from_dict`,
 
 import json
 import numbers
-import os
-import uuid
 
 import numpy as np
 
@@ -369,20 +367,8 @@ class Config(object):
 
     def save(self, path):
         """Write `to_json()` to `path` atomically (temporary file, then rename)."""
-        text = self.to_json()
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        # A fresh name opened exclusively (not mkstemp, whose 0600 mode would
-        # survive the rename).
-        tmp = os.path.join(directory, ".config-{}.json.tmp".format(uuid.uuid4().hex))
-        try:
-            with open(tmp, "x") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        from mrcnn.utils import write_text_atomic
+        write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path):

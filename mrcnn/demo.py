@@ -96,7 +96,7 @@ def run_demo(output_dir, epochs=7, steps_per_epoch=None, train_images=1000, val_
     model.train(train, None, learning_rate=config.LEARNING_RATE / (10 if epochs > 1 else 1),
                 epochs=epochs, layers="all", verbose=verbose)
     train_seconds = time.time() - start
-    model_dir = model.save(os.path.join(output_dir, "model"))
+    model_dir = model.save(os.path.join(output_dir, "model"), class_names=train.class_names)
 
     inference = MaskRCNN.from_directory(model_dir, mode="inference")
     start = time.time()

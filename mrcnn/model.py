@@ -17,6 +17,7 @@ The pipeline, module by module: data (mrcnn.data) -> backbone/FPN
 """
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -47,6 +48,7 @@ from mrcnn.training import (CONFIG_FILE, LAYER_REGEX, EpochCheckpoint, Trainer, 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "mask_rcnn.h5"
+CLASS_NAMES_FILE = "class_names.json"
 
 
 def log(text, array=None):
@@ -137,6 +139,23 @@ class _LossLayer(KL.Layer):
 #  MaskRCNN
 ############################################################
 
+def read_class_names(directory):
+    """The class names saved beside a model (`MaskRCNN.save(class_names=)`),
+    or None if there are none."""
+    path = os.path.join(directory, CLASS_NAMES_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            names = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError("{}: not valid JSON (line {}, column {}): {}".format(
+            path, e.lineno, e.colno, e.msg)) from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("{}: expected a JSON list of class names".format(path))
+    return names
+
+
 class MaskRCNN(object):
     """Mask R-CNN: builds the Keras model and runs training and detection.
 
@@ -159,6 +178,8 @@ class MaskRCNN(object):
         self.set_log_dir()
         self.keras_model = self.build(mode=mode, config=config)
         self._predict_fn = None
+        # Names by class id when known (from_directory reads them).
+        self.class_names = None
 
     # ------------------------------------------------------------------
     # Graph
@@ -317,13 +338,29 @@ class MaskRCNN(object):
         self.set_log_dir(filepath)
         return loaded
 
-    def save(self, directory):
+    def save(self, directory, class_names=None):
         """Write the weights and the config to `directory` (loadable with
-        `load_weights(directory)` and `MaskRCNN.from_directory`)."""
+        `load_weights(directory)` and `MaskRCNN.from_directory`), and the
+        class names by class id if given (e.g. `dataset.class_names`; the
+        command line's detect and export use them)."""
         os.makedirs(directory, exist_ok=True)
         weight_io.save_weights(self.keras_model, os.path.join(directory, WEIGHTS_FILE))
         self.config.save(os.path.join(directory, CONFIG_FILE))
+        if class_names is not None:
+            class_names = [str(n) for n in class_names]
+            if len(class_names) != self.config.NUM_CLASSES:
+                raise ValueError("save: {} class names for NUM_CLASSES = {}".format(
+                    len(class_names), self.config.NUM_CLASSES))
+            utils.write_json_atomic(os.path.join(directory, CLASS_NAMES_FILE), class_names)
         return directory
+
+    def export(self, export_dir, version=1, full_masks=False, force=False, class_names=None,
+               verbose=1):
+        """Write a SavedModel for TF Serving to `export_dir/<version>/` (raw
+        images in, detections out). See mrcnn.export.export_saved_model."""
+        from mrcnn.export import export_saved_model
+        return export_saved_model(self, export_dir, version=version, full_masks=full_masks,
+                                  force=force, class_names=class_names, verbose=verbose)
 
     @classmethod
     def from_directory(cls, directory, mode="inference", config=None, model_dir=None,
@@ -339,6 +376,7 @@ class MaskRCNN(object):
             config = Config.from_dict(values)
         model = cls(mode=mode, config=config, model_dir=model_dir or directory)
         model.load_weights(directory, by_name=True)
+        model.class_names = read_class_names(directory)
         return model
 
     def get_imagenet_weights(self):
@@ -544,6 +582,13 @@ class MaskRCNN(object):
             for image in images:
                 log("image", image)
         molded = [self.mold_inputs([image]) for image in images]
+        for i, (molded_image, _, _) in enumerate(molded):
+            if molded_image.shape[1] % 64 or molded_image.shape[2] % 64:
+                raise ValueError(
+                    "image {} of shape {} becomes {} with IMAGE_RESIZE_MODE = {!r}; the "
+                    "network needs sides divisible by 64: use 'square' or 'pad64', or "
+                    "resize the image".format(i, images[i].shape, molded_image.shape[1:],
+                                              self.config.IMAGE_RESIZE_MODE))
         if verbose:
             for molded_image, image_meta, _ in molded:
                 log("molded_images", molded_image)

@@ -11,6 +11,7 @@ Conventions
 * Masks are ``[height, width, instances]`` arrays of bool.
 """
 
+import json
 import logging
 import os
 import random
@@ -580,6 +581,33 @@ def batch_slice(inputs, graph_fn, batch_size, names=None):
     names = names or [None] * len(outputs)
     result = [tf.stack(o, axis=0, name=n) for o, n in zip(outputs, names)]
     return result[0] if len(result) == 1 else result
+
+
+############################################################
+#  Files
+############################################################
+
+def write_text_atomic(path, text):
+    """Write `text` to `path` through a temporary file renamed into place, so
+    a crash never leaves a half-written `path` (an old one stays intact)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # A fresh name opened exclusively (mkstemp's 0600 mode would survive the rename).
+    tmp = os.path.join(directory, ".{}-{}.tmp".format(os.path.basename(path), uuid.uuid4().hex))
+    try:
+        with open(tmp, "x") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_json_atomic(path, value, indent=1):
+    """`json.dump` of `value` to `path`, atomically (see write_text_atomic)."""
+    return write_text_atomic(path, json.dumps(value, indent=indent))
 
 
 ############################################################

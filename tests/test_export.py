@@ -1,0 +1,220 @@
+"""SavedModel export: in-graph preprocessing equals mold_inputs, the export
+equals detect() (also in a process that imports only TensorFlow), and
+exports are written atomically."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mrcnn import export as E
+from mrcnn import utils
+from mrcnn.model import MaskRCNN
+
+from test_model import TinyConfig
+
+
+class ExportConfig(TinyConfig):
+    IMAGES_PER_GPU = 1
+    IMAGE_MIN_DIM = 64
+    IMAGE_MAX_DIM = 128
+    DETECTION_MIN_CONFIDENCE = 0.0  # random weights: keep every detection
+
+
+class Pad64Config(ExportConfig):
+    IMAGE_RESIZE_MODE = "pad64"
+
+
+def _images():
+    """Three images of different sizes: upscaled, downscaled, unscaled."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, s, dtype=np.uint8)
+              for s in [(50, 80, 3), (200, 150, 3), (128, 96, 3)]]
+    for image in images:
+        image[10:40, 10:40] = (220, 30, 30)
+    return images
+
+
+@pytest.fixture(scope="module")
+def square_model(tmp_path_factory):
+    keras.utils.set_random_seed(1)
+    return MaskRCNN("inference", ExportConfig(), str(tmp_path_factory.mktemp("logs")))
+
+
+@pytest.mark.parametrize("shape,out", [((7, 5, 3), (16, 11)), ((30, 40, 1), (13, 17)),
+                                       ((100, 150, 3), (171, 256)), ((9, 9, 2), (9, 30))])
+def test_resize_images_graph_matches_scikit_image(shape, out):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    image[0, 0] = 255  # scikit-image clips to the image's range: make it matter
+    expected = utils.resize(image, out, preserve_range=True).astype(np.uint8)
+    got = E.resize_images_graph(tf.constant(image[None]), out[0], out[1]).numpy()[0]
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("mode,min_dim,max_dim,min_scale,shape", [
+    ("square", 64, 128, 0, (50, 80)), ("square", 64, 128, 0, (200, 150)),
+    ("square", 800, 1024, 0, (480, 640)), ("square", 64, 128, 2, (30, 20)),
+    ("pad64", 64, 128, 0, (50, 80)), ("pad64", 128, 256, 0, (300, 170)),
+    ("none", 64, 128, 0, (64, 128))])
+def test_preprocess_graph_matches_mold_inputs(mode, min_dim, max_dim, min_scale, shape):
+    class C(ExportConfig):
+        IMAGE_RESIZE_MODE = mode
+        IMAGE_MIN_DIM = min_dim
+        IMAGE_MAX_DIM = max_dim
+        IMAGE_MIN_SCALE = min_scale
+    config = C()
+    image = np.random.default_rng(2).integers(0, 256, shape + (3,), dtype=np.uint8)
+    molded, window, scale, _, _ = utils.resize_image(image, min_dim=min_dim, max_dim=max_dim,
+                                                     min_scale=min_scale, mode=mode)
+    resized, metas = E.preprocess_graph(tf.constant(np.stack([image, image])), config)
+    np.testing.assert_array_equal(resized.numpy()[1], molded)
+    meta = metas.numpy()[1]
+    np.testing.assert_array_equal(meta[1:4], image.shape)
+    np.testing.assert_array_equal(meta[4:7], molded.shape)
+    np.testing.assert_array_equal(meta[7:11], window)
+    assert meta[11] == np.float32(scale)
+    np.testing.assert_allclose(E.mold_graph(resized, config).numpy()[0],
+                               molded - config.MEAN_PIXEL, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,anchor_stride", [((64, 64), 1), ((128, 192), 1),
+                                                 ((320, 256), 2), ((100, 70), 1)])
+def test_anchors_graph_matches_numpy(square_model, shape, anchor_stride):
+    config = ExportConfig()
+    config.RPN_ANCHOR_STRIDE = anchor_stride
+    from mrcnn.molding import compute_backbone_shapes
+    expected = utils.norm_boxes(utils.generate_pyramid_anchors(
+        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+        compute_backbone_shapes(config, shape), config.BACKBONE_STRIDES, anchor_stride), shape)
+    got = E.anchors_graph(config, tf.constant(shape[0]), tf.constant(shape[1])).numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_paste_masks_graph_matches_unmold_mask():
+    rng = np.random.default_rng(3)
+    masks = rng.uniform(0, 1, (4, 28, 28)).astype(np.float32)
+    boxes = np.array([[0, 0, 40, 30], [5, 7, 6, 9], [10, 20, 59, 80], [30, 1, 60, 45]])
+    got = E.paste_masks_graph(tf.constant(boxes, tf.float32), tf.constant(masks), 60, 80).numpy()
+    for i in range(4):
+        np.testing.assert_array_equal(got[i].astype(bool),
+                                      utils.unmold_mask(masks[i], boxes[i], (60, 80)))
+    np.testing.assert_array_equal(E.paste_masks(boxes, masks, (60, 80)),
+                                  np.transpose(got, (1, 2, 0)).astype(bool))
+
+
+FRESH_PROCESS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    export, out, *paths = sys.argv[1:]
+    loaded = tf.saved_model.load(export)
+    encoded = [tf.io.read_file(p) for p in paths]
+    results = {}
+    r = loaded.signatures["serving_default"](images=tf.stack(encoded))
+    results.update({"enc_" + k: v.numpy() for k, v in r.items()})
+    for i, e in enumerate(encoded):
+        image = tf.io.decode_png(e, channels=3)[None]
+        r = loaded.signatures["serving_images"](images=image)
+        results.update({"u8_{}_{}".format(i, k): v.numpy() for k, v in r.items()})
+    np.savez(out, **results)
+    assert not any(m == "mrcnn" or m.startswith("mrcnn.") for m in sys.modules)
+""")
+
+
+def _compare(expected, num, boxes, classes, scores, masks, image_shape):
+    n = int(num)
+    assert n == len(expected["class_ids"]) > 0
+    np.testing.assert_allclose(boxes[:n], expected["rois"], atol=1)
+    np.testing.assert_array_equal(classes[:n], expected["class_ids"])
+    np.testing.assert_allclose(scores[:n], expected["scores"], atol=1e-4)
+    assert not boxes[n:].any() and not scores[n:].any() and not classes[n:].any()
+    pasted = E.paste_masks(boxes, masks, image_shape, num_detections=n)
+    for i in range(n):
+        a, b = pasted[..., i], expected["masks"][..., i]
+        union = np.logical_or(a, b).sum()
+        assert union == 0 or np.logical_and(a, b).sum() / union >= 0.95
+
+
+def test_export_in_a_fresh_process_matches_detect(square_model, tmp_path):
+    images = _images()
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(str(tmp_path / "image{}.png".format(i)))
+        tf.io.write_file(paths[-1], tf.io.encode_png(image))
+    version_dir = square_model.export(str(tmp_path / "export"), version=3,
+                                      class_names=["BG", "square", "bar"], verbose=0)
+    assert version_dir == str(tmp_path / "export" / "3")
+    assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
+    with open(os.path.join(version_dir, "assets.extra", "class_names.json")) as f:
+        assert json.load(f) == ["BG", "square", "bar"]
+    assert os.listdir(str(tmp_path / "export")) == ["3"]
+
+    out = str(tmp_path / "out.npz")
+    env = dict(os.environ, PYTHONPATH="")
+    subprocess.run([sys.executable, "-c", FRESH_PROCESS, version_dir, out] + paths,
+                   check=True, env=env, cwd=str(tmp_path), timeout=600)
+    got = np.load(out)
+    expected = square_model.detect(images)
+    for i, image in enumerate(images):
+        _compare(expected[i], *[got["enc_" + k][i] for k in E.OUTPUT_KEYS], image.shape)
+        _compare(expected[i], *[got["u8_{}_{}".format(i, k)][0] for k in E.OUTPUT_KEYS],
+                 image.shape)
+
+
+def test_pad64_export_with_full_masks_matches_detect(tmp_path):
+    keras.utils.set_random_seed(2)
+    model = MaskRCNN("inference", Pad64Config(), str(tmp_path / "logs"))
+    images = _images()
+    path = model.export(str(tmp_path / "export"), full_masks=True, verbose=0)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    out = serve(images=tf.stack([tf.io.encode_png(image) for image in images]))
+    masks = out["detection_masks"].numpy()
+    assert masks.dtype == np.uint8 and masks.shape[2:] == (200, 150)
+    for i, (image, expected) in enumerate(zip(images, model.detect(images))):
+        n = int(out["num_detections"][i])
+        h, w = image.shape[:2]
+        assert n == len(expected["class_ids"])
+        np.testing.assert_array_equal(out["detection_boxes"][i, :n].numpy(), expected["rois"])
+        np.testing.assert_array_equal(np.transpose(masks[i, :n, :h, :w], (1, 2, 0)) > 0,
+                                      expected["masks"])
+        assert not masks[i, :, h:].any() and not masks[i, :, :, w:].any()
+
+
+def test_export_never_damages_an_existing_version(square_model, tmp_path, monkeypatch):
+    export_dir = tmp_path / "export"
+    square_model.export(str(export_dir), version=1, verbose=0)
+    before = sorted(os.listdir(export_dir / "1"))
+    with pytest.raises(FileExistsError, match="force"):
+        square_model.export(str(export_dir), version=1, verbose=0)
+
+    def crash(self, filepath, **kwargs):
+        os.makedirs(filepath)
+        open(os.path.join(filepath, "saved_model.pb"), "w").close()
+        raise KeyboardInterrupt("killed mid-write")
+    # keras.export.ExportArchive() returns a backend-specific subclass.
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", crash)
+    with pytest.raises(KeyboardInterrupt):
+        square_model.export(str(export_dir), version=1, force=True, verbose=0)
+    monkeypatch.undo()
+    assert sorted(os.listdir(export_dir)) == ["1"]
+    assert sorted(os.listdir(export_dir / "1")) == before
+    tf.saved_model.load(str(export_dir / "1"))  # still loads
+
+    square_model.export(str(export_dir), version=1, force=True, verbose=0)
+    assert sorted(os.listdir(export_dir)) == ["1"]
+
+
+def test_export_rejects_bad_arguments(square_model, tmp_path):
+    with pytest.raises(ValueError, match="version"):
+        square_model.export(str(tmp_path), version=0)
+    training = MaskRCNN("training", TinyConfig(), str(tmp_path / "logs"))
+    with pytest.raises(ValueError, match="inference mode"):
+        E.export_saved_model(training, str(tmp_path / "e"))
