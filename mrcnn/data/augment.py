@@ -30,7 +30,7 @@ IMGAUG_MESSAGE = (
     "NumPy 2); use albumentations instead, e.g. "
     "iaa.Fliplr(0.5) -> A.HorizontalFlip(p=0.5), iaa.Flipud(0.5) -> A.VerticalFlip(p=0.5), "
     "iaa.Affine(rotate=(-10, 10)) -> A.Affine(rotate=(-10, 10), p=1), "
-    "iaa.Multiply((0.8, 1.2)) -> A.RandomBrightnessContrast(contrast_limit=0, p=1), "
+    "iaa.Multiply((0.8, 1.2)) -> A.MultiplicativeNoise(multiplier=(0.8, 1.2), p=1), "
     "iaa.GaussianBlur(sigma=(0, 1)) -> A.GaussianBlur(sigma_limit=(0.1, 1), p=0.5); "
     "iaa.Sequential([...]) -> A.Compose([...]), iaa.Sometimes(p, x) -> x with p=p. "
     "See docs/augmentation.md.")

@@ -49,6 +49,17 @@ def check_mask(dataset, image_id, image, mask, class_ids):
             where, mask.shape[0], mask.shape[1], image.shape[0], image.shape[1], hint))
 
 
+def check_classes(dataset, config):
+    """Raise a ValueError when the dataset's class count (background
+    included) is not config.NUM_CLASSES: image metas would not fit the
+    network."""
+    if dataset.num_classes != config.NUM_CLASSES:
+        raise ValueError("the dataset has {} classes (background included: {}) but "
+                         "config.NUM_CLASSES is {}; they must match".format(
+                             dataset.num_classes, ", ".join(map(str, dataset.class_names[:8])) +
+                             (" ..." if dataset.num_classes > 8 else ""), config.NUM_CLASSES))
+
+
 def _image_name(dataset, image_id):
     """"image <id> (<reference or path>)" for error messages."""
     if hasattr(dataset, "image_name"):
@@ -242,6 +253,7 @@ def data_generator(dataset, config, shuffle=True, augment=False, augmentation=No
     image_ids = np.copy(dataset.image_ids)
     if len(image_ids) == 0:
         raise ValueError("data_generator: the dataset has no images (did you call prepare()?)")
+    check_classes(dataset, config)
     index = -1
     batch = []
     while True:
@@ -278,6 +290,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
 
     if dataset.num_images == 0:
         raise ValueError("the dataset has no images (did you call prepare()?)")
+    check_classes(dataset, config)
     augmentation = check_augmentation(augmentation)
     batch_size = batch_size or config.BATCH_SIZE
     anchors = training_anchors(config)
