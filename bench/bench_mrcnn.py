@@ -36,6 +36,8 @@ BENCHES = {
     "train-all": ("bench_train", 3, 7, {"layers": "all"}),
     "pipeline-shapes256": ("bench_pipeline", 1, 5, {"kind": "shapes256"}),
     "pipeline-coco1024": ("bench_pipeline", 1, 3, {"kind": "coco1024"}),
+    "pipeline-poly1024": ("bench_pipeline", 1, 3, {"kind": "poly1024"}),
+    "pipeline-poly1024-flip": ("bench_pipeline", 1, 3, {"kind": "poly1024", "flip": True}),
     "profile-detect-r50": ("bench_profile", 1, 2, {"backbone": "resnet50"}),
 }
 DEFAULT_ALL = list(BENCHES)
@@ -382,7 +384,55 @@ def bench_train(a, warmup, runs, layers):
         versions=versions())
 
 
-def bench_pipeline(a, warmup, runs, kind):
+class PolygonDataset(object):
+    """COCO-like images made in memory: `count` 1024x1024 RGB images (seeded
+    noise plus the filled polygons), each with `per_image` random polygon
+    instances of 80 classes; load_mask rasterises the polygons as COCO's
+    annToMask does (one cv2.fillPoly per instance)."""
+
+    @staticmethod
+    def build(count, size=1024, per_image=10, seed=1234):
+        import cv2
+        import numpy as np
+        from mrcnn.data.dataset import Dataset
+
+        class _Polygons(Dataset):
+            def load_image(self, image_id):
+                return self.image_info[image_id]["pixels"]
+
+            def load_mask(self, image_id):
+                info = self.image_info[image_id]
+                masks = np.zeros((size, size, len(info["polygons"])), np.uint8)
+                for i, poly in enumerate(info["polygons"]):
+                    layer = np.zeros((size, size), np.uint8)
+                    cv2.fillPoly(layer, [poly], 1)
+                    masks[:, :, i] = layer
+                return masks.astype(bool), np.array(info["class_ids"], np.int32)
+
+        rng = np.random.RandomState(seed)
+        ds = _Polygons()
+        for c in range(1, 81):
+            ds.add_class("poly", c, "class%d" % c)
+        for i in range(count):
+            pixels = rng.randint(0, 256, (size, size, 3)).astype(np.uint8)
+            polygons, class_ids = [], []
+            for _ in range(per_image):
+                cy, cx = rng.randint(64, size - 64, 2)
+                radius = rng.randint(20, 250)
+                angles = np.sort(rng.uniform(0, 2 * np.pi, rng.randint(5, 16)))
+                r = radius * rng.uniform(0.5, 1.0, angles.shape)
+                poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], -1)
+                poly = np.clip(np.round(poly), 0, size - 1).astype(np.int32)
+                cv2.fillPoly(pixels, [poly], tuple(int(v) for v in rng.randint(0, 256, 3)))
+                polygons.append(poly)
+                class_ids.append(int(rng.randint(1, 81)))
+            ds.add_image("poly", image_id=i, path=None, pixels=pixels, polygons=polygons,
+                         class_ids=class_ids)
+        ds.prepare()
+        return ds
+
+
+def bench_pipeline(a, warmup, runs, kind, flip=False):
     """Throughput (images/s) of make_tf_dataset, after warm-up."""
     import numpy as np
     init_tf(a.threads, a.inter)
@@ -390,9 +440,24 @@ def bench_pipeline(a, warmup, runs, kind):
     from mrcnn.data.pipeline import build_training_sample, make_tf_dataset, training_anchors
     from mrcnn.data.shapes import ShapesDataset
 
+    augmentation, what_data = None, "ShapesDataset"
+    if flip:
+        import albumentations as A
+        augmentation = A.Compose([A.HorizontalFlip(p=0.5)], seed=bl.SEED)
     if kind == "shapes256":
         cfg = shapes_train_config()
         size, count, per_run = 256, 64, 10
+    elif kind == "poly1024":
+        class PolyTrain(Config):
+            NAME = "bench_poly_train"
+            GPU_COUNT = 1
+            IMAGES_PER_GPU = 2
+            NUM_CLASSES = 81
+            IMAGE_MIN_DIM = 800
+            IMAGE_MAX_DIM = 1024
+        cfg = PolyTrain()
+        size, count, per_run = 1024, 16, 3
+        what_data = "PolygonDataset (10 polygons/image, 80 classes, in memory)"
     else:
         class CocoLikeTrain(Config):
             NAME = "bench_coco_train"
@@ -403,11 +468,14 @@ def bench_pipeline(a, warmup, runs, kind):
             IMAGE_MAX_DIM = 1024
         cfg = CocoLikeTrain()
         size, count, per_run = 1024, 16, 3
-    ds = ShapesDataset()
-    ds.load_shapes(count, size, size, seed=bl.SEED)
-    ds.prepare()
+    if kind == "poly1024":
+        ds = PolygonDataset.build(count, size, seed=bl.SEED)
+    else:
+        ds = ShapesDataset()
+        ds.load_shapes(count, size, size, seed=bl.SEED)
+        ds.prepare()
     np.random.seed(bl.SEED)
-    tfds = make_tf_dataset(ds, cfg, shuffle=True, seed=bl.SEED)
+    tfds = make_tf_dataset(ds, cfg, shuffle=True, seed=bl.SEED, augmentation=augmentation)
     it = iter(tfds)
     shapes_seen = []
 
@@ -419,12 +487,14 @@ def bench_pipeline(a, warmup, runs, kind):
     imgs = per_run * cfg.BATCH_SIZE
     # Serial python cost of one sample (what each tf.data worker runs).
     anchors = training_anchors(cfg)
-    ser = bl.time_it(lambda: build_training_sample(ds, cfg, 0, anchors) and None, 1,
-                     max(runs, 3))
+    ser = bl.time_it(lambda: build_training_sample(ds, cfg, 0, anchors, augmentation) and None,
+                     1, max(runs, 3))
     return base_record(
-        "pipeline-" + kind, a, task="input_pipeline",
-        what="next() on iter(make_tf_dataset(ShapesDataset, config)) "
-             "(num_parallel_calls=AUTOTUNE, prefetch AUTOTUNE), nothing else running",
+        "pipeline-" + kind + ("-flip" if flip else ""), a, task="input_pipeline",
+        what="next() on iter(make_tf_dataset(%s, config%s)) "
+             "(num_parallel_calls=AUTOTUNE, prefetch AUTOTUNE), nothing else running" % (
+                 what_data, ", augmentation=A.Compose([A.HorizontalFlip(p=0.5)])" if flip
+                 else ""),
         image="%dx%d" % (size, size), batch=cfg.BATCH_SIZE, batches_per_run=per_run,
         images_per_run=imgs, n_anchors=int(anchors.shape[0]),
         config=config_summary(cfg, ["IMAGE_MIN_DIM", "IMAGE_MAX_DIM", "IMAGE_RESIZE_MODE",
