@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mrcnn import utils
-from mrcnn.data.coco import (AnnotationError, CocoFormatDataset, build_coco_results,
+from mrcnn.data.coco import (AnnotationError, build_coco_results,
                              evaluate_coco, load_coco_json)
 
 CATEGORIES = [{"id": 3, "name": "cat", "supercategory": "animal"},

@@ -18,7 +18,7 @@ import scipy.ndimage
 from PIL import Image, ImageDraw
 
 from mrcnn.data.coco import AnnotationError
-from mrcnn.data.via import ViaDataset, load_via_json
+from mrcnn.data.via import load_via_json
 
 
 def coco_polygon(xs, ys, height, width):

@@ -256,9 +256,9 @@ def _require(entry, key, where, path, kinds=None):
         raise AnnotationError("{}: {} has no {!r} field".format(path, where, key))
     value = entry[key]
     if kinds is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+        expected = kinds if isinstance(kinds, tuple) else (kinds,)
         raise AnnotationError("{}: {} field {!r} is {!r}; expected {}".format(
-            path, where, key, value, " or ".join(k.__name__ for k in
-                                                 (kinds if isinstance(kinds, tuple) else (kinds,)))))
+            path, where, key, value, " or ".join(k.__name__ for k in expected)))
     return value
 
 
@@ -649,7 +649,8 @@ def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=Non
     limit: evaluate only the first `limit` images (0: all).
     image_ids: internal image ids to evaluate (default: all).
     Prints COCOeval's summary when verbose; returns {"AP", "AP50", "AP75",
-    "APs", "APm", "APl"} as floats.
+    "APs", "APm", "APl"} as floats (-1 as pycocotools gives where there is
+    no ground truth of that size).
     """
     from pycocotools.cocoeval import COCOeval
 
