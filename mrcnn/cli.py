@@ -1,9 +1,154 @@
-"""The `mrcnn` command line: `mrcnn demo --output-dir DIR`."""
+"""The `mrcnn` command line.
+
+    mrcnn demo --output-dir DIR                    train on shapes, evaluate, draw
+    mrcnn train --format coco --train ann.json ... train on your data
+    mrcnn evaluate --model DIR --format coco --dataset ann.json
+    mrcnn detect --model DIR image.jpg ... [--json out.json] [--save-dir DIR]
+    mrcnn export --model DIR --output EXPORT_DIR [--version N]
+    mrcnn download-weights coco
+
+MODEL is a directory written by `MaskRCNN.save` (config.json + mask_rcnn.h5,
+as `mrcnn demo` and `mrcnn train` write), `coco` (matterport's released COCO
+model; `mrcnn download-weights coco` fetches it), or an .h5 weight file with
+`--config CONFIG.json` (a training checkpoint finds the config.json its run
+wrote beside it).
+
+Exit status: 0 success, 1 bad input (the message names the file or field),
+2 bad command line.
+"""
 
 import argparse
+import json
 import os
 import sys
 
+DATASET_FORMATS = ("coco", "via", "labelme", "folder", "shapes")
+# Heads whose shapes depend on NUM_CLASSES: skipped when loading weights
+# trained for another number of classes.
+CLASS_SPECIFIC_LAYERS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+
+
+class UsageError(ValueError):
+    """A bad combination of arguments (exit status 2)."""
+
+
+############################################################
+#  Configs, models and datasets from arguments
+############################################################
+
+def parse_overrides(pairs):
+    """["KEY=VALUE", ...] -> dict; VALUE is JSON when it parses (numbers,
+    lists, true/false/null), else a string."""
+    values = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UsageError("--set {!r}: expected KEY=VALUE, e.g. --set "
+                             "IMAGES_PER_GPU=2".format(pair))
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        if not key.isupper():
+            raise UsageError("--set {!r}: config attributes are upper case, e.g. "
+                             "DETECTION_MIN_CONFIDENCE".format(pair))
+        try:
+            values[key] = json.loads(value)
+        except json.JSONDecodeError:
+            values[key] = value
+    return values
+
+
+def make_config(config_file=None, overrides=None, defaults=None):
+    """A Config from a JSON file (Config.save's format) or the defaults,
+    then `defaults` for attributes the file does not set, then `overrides`."""
+    from mrcnn.config import Config
+    values = Config.load(config_file).to_dict() if config_file else {}
+    for key, value in (defaults or {}).items():
+        if not config_file or key not in values:
+            values[key] = value
+    values.update(overrides or {})
+    return Config.from_dict(values)
+
+
+def load_model(spec, config_file=None, overrides=None, mode="inference"):
+    """A MaskRCNN from a model directory, `coco`, or an .h5 file (see the
+    module docstring). Returns (model, class_names or None)."""
+    from mrcnn.model import CLASS_NAMES_FILE, MaskRCNN, read_class_names
+    from mrcnn.training import CONFIG_FILE
+    overrides = dict(overrides or {})
+    if mode == "inference":
+        overrides.setdefault("GPU_COUNT", 1)
+        overrides.setdefault("IMAGES_PER_GPU", 1)
+    if spec == "coco":
+        from mrcnn.pretrained import COCO_CLASS_NAMES, CocoInferenceConfig, coco_weights_path
+        config = make_config(config_file, overrides, CocoInferenceConfig().to_dict())
+        weights = coco_weights_path()
+        model = MaskRCNN(mode, config, model_dir=os.getcwd())
+        model.load_weights(weights, by_name=True)
+        return model, list(COCO_CLASS_NAMES)
+    if os.path.isdir(spec):
+        if not os.path.exists(os.path.join(spec, CONFIG_FILE)) and not config_file:
+            raise FileNotFoundError("{} has no {}: pass --config, or give a directory "
+                                    "written by MaskRCNN.save / mrcnn train".format(
+                                        spec, CONFIG_FILE))
+        config = make_config(config_file or os.path.join(spec, CONFIG_FILE), overrides)
+        model = MaskRCNN(mode, config, model_dir=spec)
+        model.load_weights(spec, by_name=True)
+        return model, read_class_names(spec)
+    if not os.path.exists(spec):
+        raise FileNotFoundError("model not found: {} (expected a model directory, an .h5 "
+                                "file or 'coco')".format(spec))
+    directory = os.path.dirname(os.path.abspath(spec))
+    if not config_file:
+        beside = os.path.join(directory, CONFIG_FILE)
+        if not os.path.exists(beside):
+            raise UsageError("{} is a weight file: pass --config CONFIG.json (a Config "
+                             "saved with Config.save) to say how to build the "
+                             "model".format(spec))
+        config_file = beside
+    config = make_config(config_file, overrides)
+    model = MaskRCNN(mode, config, model_dir=directory)
+    model.load_weights(spec, by_name=True)
+    names = read_class_names(directory) if os.path.exists(
+        os.path.join(directory, CLASS_NAMES_FILE)) else None
+    return model, names
+
+
+def load_dataset(fmt, path, images=None):
+    """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
+    annotation JSON file (coco, via), a folder (labelme, folder) or, for
+    shapes, a number of images ("200" or "200:SEED")."""
+    if fmt not in DATASET_FORMATS:
+        raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
+            DATASET_FORMATS)))
+    if fmt == "shapes":
+        from mrcnn.data.shapes import ShapesDataset
+        count, _, seed = str(path).partition(":")
+        try:
+            count, seed = int(count), int(seed or 0)
+        except ValueError:
+            raise UsageError("shapes dataset {!r}: expected COUNT or COUNT:SEED".format(
+                path)) from None
+        dataset = ShapesDataset()
+        dataset.load_shapes(count, 128, 128, seed=seed)
+        dataset.prepare()
+        return dataset
+    if not os.path.exists(path):
+        raise FileNotFoundError("{} dataset not found: {}".format(fmt, path))
+    if fmt == "coco":
+        from mrcnn.data.coco import load_coco_json
+        return load_coco_json(path, image_dir=images)
+    if fmt == "via":
+        from mrcnn.data.via import load_via_json
+        return load_via_json(path, image_dir=images)
+    if fmt == "labelme":
+        from mrcnn.data import labelme
+        return labelme.load_labelme(path, image_dir=images)
+    from mrcnn.data import folder
+    return folder.load_folder(path, image_dir=images)
+
+
+############################################################
+#  Subcommands
+############################################################
 
 def _demo(args):
     from mrcnn.demo import run_demo
@@ -16,9 +161,156 @@ def _demo(args):
     return 0
 
 
+def _detect(args):
+    import numpy as np
+
+    from mrcnn.data.images import read_image
+    from mrcnn.evaluate import encode_mask
+    overrides = parse_overrides(args.set)
+    if args.min_confidence is not None:
+        overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    model, names = load_model(args.model, args.config, overrides)
+    channels = int(model.config.IMAGE_CHANNEL_COUNT)
+    images = [read_image(path, channels=channels) for path in args.images]
+    results = model.detect(images)
+    report = []
+    for path, image, r in zip(args.images, images, results):
+        detections = []
+        for i in range(len(r["class_ids"])):
+            class_id = int(r["class_ids"][i])
+            detections.append({
+                "box": [int(v) for v in r["rois"][i]],
+                "class_id": class_id,
+                "class_name": names[class_id] if names and class_id < len(names) else None,
+                "score": round(float(r["scores"][i]), 6),
+                "mask": encode_mask(r["masks"][..., i]),
+            })
+        report.append({"image": path, "height": int(image.shape[0]),
+                       "width": int(image.shape[1]), "detections": detections})
+        print("{}: {} detections{}".format(path, len(detections), "".join(
+            "\n  {} {:.3f} {}".format(d["class_name"] or d["class_id"], d["score"], d["box"])
+            for d in detections)))
+    if args.json:
+        from mrcnn.utils import write_json_atomic
+        write_json_atomic(args.json, report)
+        print("wrote {}".format(args.json))
+    if args.save_dir:
+        from mrcnn import visualize
+        os.makedirs(args.save_dir, exist_ok=True)
+        labels = names or ["class {}".format(i) for i in range(model.config.NUM_CLASSES)]
+        for path, image, r in zip(args.images, images, results):
+            out = os.path.join(args.save_dir,
+                               os.path.splitext(os.path.basename(path))[0] + ".png")
+            shown = image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, axis=-1)
+            visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"], labels,
+                                        r["scores"], title=os.path.basename(path),
+                                        save_path=out)
+        print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
+    return 0
+
+
+def _export(args):
+    import time
+    model, names = load_model(args.model, args.config, parse_overrides(args.set))
+    start = time.time()
+    path = model.export(args.output, version=args.version, full_masks=args.full_masks,
+                        force=args.force, class_names=names, verbose=0)
+    print("exported {} in {:.0f} s (signatures serving_default: encoded images, "
+          "serving_images: uint8 batch)".format(path, time.time() - start))
+    return 0
+
+
+def _evaluate(args):
+    from mrcnn.evaluate import evaluate_model, format_metrics
+    model, _ = load_model(args.model, args.config, parse_overrides(args.set))
+    dataset = load_dataset(args.format, args.dataset, args.images)
+    if model.config.NUM_CLASSES != dataset.num_classes:
+        raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
+            model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
+    metrics = evaluate_model(model, dataset, limit=args.limit, results_json=args.results,
+                             verbose=0 if args.quiet else 1)
+    print(format_metrics(metrics))
+    if args.metrics:
+        from mrcnn.utils import write_json_atomic
+        write_json_atomic(args.metrics, metrics)
+        print("wrote {}".format(args.metrics))
+    return 0
+
+
+def _train(args):
+    from mrcnn.model import MaskRCNN
+    train = load_dataset(args.format, args.train, args.train_images)
+    val = load_dataset(args.format, args.val, args.val_images) if args.val else None
+    defaults = {"NAME": args.name, "NUM_CLASSES": train.num_classes}
+    config = make_config(args.config, parse_overrides(args.set), defaults)
+    if config.NUM_CLASSES != train.num_classes:
+        raise ValueError("NUM_CLASSES = {} but the training data has {} classes (with BG): "
+                         "{}".format(config.NUM_CLASSES, train.num_classes,
+                                     ", ".join(train.class_names)))
+    model = MaskRCNN("training", config, model_dir=args.logs)
+    if args.resume:
+        last = model.find_last()
+        print("resuming from {}".format(last))
+        model.load_weights(last, by_name=True)
+    elif args.weights == "coco":
+        from mrcnn.pretrained import coco_weights_path
+        exclude = CLASS_SPECIFIC_LAYERS if config.NUM_CLASSES != 81 else None
+        model.load_weights(coco_weights_path(), by_name=True, exclude=exclude)
+    elif args.weights == "imagenet":
+        model.load_weights(model.get_imagenet_weights(), by_name=True)
+    elif args.weights not in (None, "none"):
+        model.load_weights(args.weights, by_name=True,
+                           exclude=CLASS_SPECIFIC_LAYERS if args.exclude_heads else None)
+    augmentation = None
+    if args.flip:
+        import albumentations as A
+        augmentation = A.HorizontalFlip(p=0.5)
+    model.train(train, val, learning_rate=args.learning_rate or config.LEARNING_RATE,
+                epochs=args.epochs, layers=args.layers, augmentation=augmentation,
+                verbose=0 if args.quiet else 1)
+    output = args.output or os.path.join(model.log_dir, "model")
+    model.save(output, class_names=train.class_names)
+    print("wrote the trained model to {} (use it with mrcnn detect/evaluate/export "
+          "--model {})".format(output, output))
+    return 0
+
+
+def _download_weights(args):
+    from mrcnn.pretrained import COCO_WEIGHTS_FILE, cache_dir, check_weight_file
+    from mrcnn.utils import COCO_MODEL_URL, download_trained_weights
+    target = args.output or os.path.join(cache_dir(), COCO_WEIGHTS_FILE)
+    if os.path.isdir(target):
+        target = os.path.join(target, COCO_WEIGHTS_FILE)
+    if os.path.exists(target) and not args.force:
+        print("{} already exists (--force downloads it again)".format(target))
+        return 0
+    download_trained_weights(target, verbose=0 if args.quiet else 1,
+                             url=args.url or COCO_MODEL_URL, sha256=args.sha256,
+                             validate=check_weight_file)
+    print(target)
+    return 0
+
+
+############################################################
+#  Parser
+############################################################
+
+def _model_arguments(parser):
+    parser.add_argument("--model", required=True,
+                        help="model directory (from mrcnn train/demo or MaskRCNN.save), "
+                             "'coco', or an .h5 weight file with --config")
+    parser.add_argument("--config", help="Config JSON (Config.save) to build the model with")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config attribute (repeatable), e.g. --set "
+                             "DETECTION_MIN_CONFIDENCE=0.5")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="mrcnn", description="Mask R-CNN for TensorFlow 2 / Keras 3")
+    parser = argparse.ArgumentParser(
+        prog="mrcnn", description="Mask R-CNN for TensorFlow 2 / Keras 3",
+        epilog="Run `mrcnn COMMAND --help` for a command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     demo = sub.add_parser("demo", help="train on synthetic shapes, evaluate, draw the masks",
                           description="Train a small Mask R-CNN on synthetic shapes from "
                                       "scratch (CPU, no download), evaluate it on a separate "
@@ -36,6 +328,95 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0, help="random seed of the training")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
+
+    train = sub.add_parser(
+        "train", help="train on a dataset (COCO JSON, VIA, LabelMe, mask folder, shapes)",
+        description="Train Mask R-CNN. The config comes from --config (a Config JSON) or "
+                    "the defaults, with NUM_CLASSES taken from the data; --set overrides "
+                    "single attributes. Checkpoints go to LOGS/<name><date>/ each epoch; "
+                    "the final model directory is written to --output.")
+    train.add_argument("--format", required=True, choices=DATASET_FORMATS,
+                       help="annotation format")
+    train.add_argument("--train", required=True,
+                       help="training annotations: a JSON file (coco, via), a folder "
+                            "(labelme, folder) or COUNT[:SEED] for shapes")
+    train.add_argument("--train-images", help="image folder (default: beside the annotations)")
+    train.add_argument("--val", help="validation annotations, like --train")
+    train.add_argument("--val-images", help="validation image folder")
+    train.add_argument("--config", help="Config JSON (Config.save) to start from")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config attribute (repeatable)")
+    train.add_argument("--name", default="mrcnn", help="config NAME when no --config (default "
+                                                       "mrcnn): names the log directory")
+    train.add_argument("--weights", default="none",
+                       help="initial weights: coco, imagenet, none (default) or an .h5 path")
+    train.add_argument("--exclude-heads", action="store_true",
+                       help="with an .h5 --weights: skip the class-specific head layers")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the last run of this config in --logs")
+    train.add_argument("--layers", default="heads",
+                       help="heads, 3+, 4+, 5+, all or a regex (default heads)")
+    train.add_argument("--epochs", type=int, required=True,
+                       help="train up to this epoch number (counting a resumed run's)")
+    train.add_argument("--learning-rate", type=float, help="default: config LEARNING_RATE")
+    train.add_argument("--flip", action="store_true", help="random horizontal flips")
+    train.add_argument("--logs", default="logs", help="log and checkpoint root (default logs)")
+    train.add_argument("--output", help="model directory to write at the end "
+                                        "(default: LOGS/<run>/model)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=_train)
+
+    evaluate = sub.add_parser("evaluate", help="COCO AP and mAP50 of a model on a dataset",
+                              description="Detect on every image of a dataset and report "
+                                          "pycocotools' segm/bbox AP, AP50, AP75, APs/m/l, "
+                                          "per-class AP and matterport's mAP50.")
+    _model_arguments(evaluate)
+    evaluate.add_argument("--format", required=True, choices=DATASET_FORMATS)
+    evaluate.add_argument("--dataset", required=True,
+                          help="annotations: JSON file, folder, or COUNT[:SEED] for shapes")
+    evaluate.add_argument("--images", help="image folder (default: beside the annotations)")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
+    evaluate.add_argument("--results", help="write the detections as COCO results JSON")
+    evaluate.add_argument("--metrics", help="write the metrics as JSON")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(func=_evaluate)
+
+    detect = sub.add_parser("detect", help="detect instances in image files",
+                            description="Detect instances and print them; --json writes "
+                                        "boxes, class ids and names, scores and COCO RLE "
+                                        "masks; --save-dir writes overlay PNGs.")
+    _model_arguments(detect)
+    detect.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    detect.add_argument("--json", help="write the detections to this JSON file")
+    detect.add_argument("--save-dir", help="write an overlay PNG per image here")
+    detect.add_argument("--min-confidence", type=float,
+                        help="DETECTION_MIN_CONFIDENCE (default: the model's config)")
+    detect.set_defaults(func=_detect)
+
+    export = sub.add_parser("export", help="write a SavedModel for TF Serving",
+                            description="Export a SavedModel to OUTPUT/VERSION/ with the "
+                                        "signatures serving_default (encoded images, "
+                                        "tf.string [B]) and serving_images (uint8 "
+                                        "[B, H, W, C]); preprocessing runs in the graph.")
+    _model_arguments(export)
+    export.add_argument("--output", required=True, help="export base directory")
+    export.add_argument("--version", type=int, default=1, help="version number (default 1)")
+    export.add_argument("--force", action="store_true", help="replace an existing version")
+    export.add_argument("--full-masks", action="store_true",
+                        help="output full-size masks [B, N, H, W] instead of 28x28 ones")
+    export.set_defaults(func=_export)
+
+    download = sub.add_parser("download-weights", help="download pretrained weights",
+                              description="Download matterport's COCO weights "
+                                          "(mask_rcnn_coco.h5) to $MRCNN_HOME (default "
+                                          "~/.cache/mrcnn) or --output.")
+    download.add_argument("name", choices=["coco"], help="which weights")
+    download.add_argument("--output", help="file or directory to write to")
+    download.add_argument("--url", help="download from this URL instead (a mirror)")
+    download.add_argument("--sha256", help="expected SHA-256 of the file")
+    download.add_argument("--force", action="store_true", help="download even if present")
+    download.add_argument("--quiet", action="store_true", help="no progress bar")
+    download.set_defaults(func=_download_weights)
     return parser
 
 
@@ -49,7 +430,11 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except UsageError as e:
+        print("mrcnn {}: error: {}".format(args.command, e), file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FileExistsError, ConnectionError,
+            NotImplementedError) as e:
         print("mrcnn {}: error: {}".format(args.command, e), file=sys.stderr)
         return 1
 

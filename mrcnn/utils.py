@@ -614,36 +614,79 @@ def write_json_atomic(path, value, indent=1):
 #  Downloads
 ############################################################
 
-def download_file(url, path, verbose=1, timeout=60):
+def download_file(url, path, verbose=1, timeout=60, sha256=None, validate=None):
     """Download `url` to `path` through a temporary file renamed on success,
-    so an interrupted download never leaves a truncated `path` behind."""
+    so an interrupted download never leaves a truncated `path` behind.
+
+    verbose: 1 shows a progress bar (tqdm) on stderr.
+    sha256: expected hex digest; a mismatch raises ValueError and keeps any
+        existing `path`. A body shorter than the server's Content-Length is
+        refused too.
+    validate: optional callable(temporary_path) raising ValueError when the
+        downloaded content is unusable; then `path` is not touched.
+    Returns `path`.
+    """
+    import hashlib
+
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # A fresh name opened exclusively (mkstemp's 0600 mode would survive the rename).
     tmp = os.path.join(directory, ".download-{}.part".format(uuid.uuid4().hex))
+    digest = hashlib.sha256()
     try:
         with open(tmp, "xb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    shutil.copyfileobj(resp, out)
+                    total = resp.headers.get("Content-Length")
+                    total = int(total) if total and total.isdigit() else None
+                    received = 0
+                    bar = None
+                    if verbose > 0:
+                        from tqdm.auto import tqdm
+                        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                                   desc=os.path.basename(path))
+                    try:
+                        while True:
+                            chunk = resp.read(1 << 20)
+                            if not chunk:
+                                break
+                            out.write(chunk)
+                            digest.update(chunk)
+                            received += len(chunk)
+                            if bar is not None:
+                                bar.update(len(chunk))
+                    finally:
+                        if bar is not None:
+                            bar.close()
             except (urllib.error.URLError, OSError) as e:
                 raise ConnectionError(
                     "could not download {} to {}: {}. Are you offline? Download the file "
                     "by other means and pass its path instead.".format(url, path, e)) from None
+        if total is not None and received != total:
+            raise ConnectionError("download of {} stopped after {} of {} bytes; {} was not "
+                                  "written".format(url, received, total, path))
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise ValueError("{} downloaded from {} has SHA-256 {}, expected {}; {} was not "
+                             "written".format(os.path.basename(path), url, digest.hexdigest(),
+                                              sha256.lower(), path))
+        if validate is not None:
+            validate(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     if verbose > 0:
-        print("Downloaded {} to {}".format(url, path))
+        print("Downloaded {} to {} (SHA-256 {})".format(url, path, digest.hexdigest()))
     return path
 
 
-def download_trained_weights(coco_model_path, verbose=1, url=COCO_MODEL_URL):
-    """Download matterport's COCO-trained weights to `coco_model_path`."""
+def download_trained_weights(coco_model_path, verbose=1, url=COCO_MODEL_URL, sha256=None,
+                             validate=None):
+    """Download matterport's COCO-trained weights to `coco_model_path`
+    (atomically, with a progress bar when verbose; see download_file)."""
     if verbose > 0:
         print("Downloading pretrained model to " + coco_model_path + " ...")
-    download_file(url, coco_model_path, verbose=0)
+    download_file(url, coco_model_path, verbose=verbose, sha256=sha256, validate=validate)
     if verbose > 0:
         print("... done downloading pretrained model!")
     return coco_model_path

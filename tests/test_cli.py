@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mrcnn.cli import main
@@ -19,10 +20,17 @@ def test_help_and_usage_errors(capsys):
     assert out.returncode == 2 and "--output-dir" in out.stderr
 
 
-def test_demo_writes_metrics_picture_and_loadable_model(tmp_path):
-    out_dir = str(tmp_path / "out")
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """A (barely trained) demo run: metrics, picture and model/."""
+    out_dir = str(tmp_path_factory.mktemp("demo"))
     assert main(["demo", "--output-dir", out_dir, "--epochs", "1", "--steps-per-epoch", "2",
                  "--train-images", "16", "--val-images", "3", "--quiet"]) == 0
+    return out_dir
+
+
+def test_demo_writes_metrics_picture_and_loadable_model(demo_dir):
+    out_dir = demo_dir
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)
     assert metrics["num_images"] == 3 and metrics["steps"] == 2
@@ -30,10 +38,117 @@ def test_demo_writes_metrics_picture_and_loadable_model(tmp_path):
         assert 0 <= metrics[key] and np.isfinite(metrics[key]), key
     picture = np.asarray(Image.open(os.path.join(out_dir, "predictions.png")))
     assert picture.shape[0] > 100 and picture.std() > 10
-    assert sorted(os.listdir(os.path.join(out_dir, "model"))) == ["config.json", "mask_rcnn.h5"]
+    assert sorted(os.listdir(os.path.join(out_dir, "model"))) == [
+        "class_names.json", "config.json", "mask_rcnn.h5"]
 
     from mrcnn.model import MaskRCNN
     model = MaskRCNN.from_directory(os.path.join(out_dir, "model"))
     assert model.config.BACKBONE == "resnet18" and model.config.BATCH_SIZE == 1
     result = model.detect([np.zeros((128, 128, 3), np.uint8)])[0]
     assert result["masks"].shape[:2] == (128, 128)
+
+
+def _shape_images(tmp_path, count=2):
+    from mrcnn.data.shapes import ShapesDataset
+    dataset = ShapesDataset()
+    dataset.load_shapes(count, 128, 128, seed=7)
+    dataset.prepare()
+    paths, images = [], []
+    for i in dataset.image_ids:
+        images.append(dataset.load_image(i))
+        paths.append(str(tmp_path / "shapes{}.png".format(i)))
+        Image.fromarray(images[-1]).save(paths[-1])
+    return paths, images
+
+
+def test_detect_writes_the_detections_of_maskrcnn_detect(demo_dir, tmp_path):
+    from pycocotools import mask as mask_utils
+
+    from mrcnn.model import MaskRCNN
+    model_dir = os.path.join(demo_dir, "model")
+    paths, images = _shape_images(tmp_path)
+    out_json = str(tmp_path / "out.json")
+    assert main(["detect", "--model", model_dir, "--min-confidence", "0", "--json", out_json,
+                 "--save-dir", str(tmp_path / "overlays")] + paths) == 0
+    with open(out_json) as f:
+        report = json.load(f)
+    model = MaskRCNN.from_directory(model_dir, DETECTION_MIN_CONFIDENCE=0.0)
+    names = model.class_names
+    assert names == ["BG", "square", "circle", "triangle"]
+    expected = model.detect(images)
+    total = 0
+    for entry, path, r in zip(report, paths, expected):
+        assert entry["image"] == path and (entry["height"], entry["width"]) == (128, 128)
+        dets = entry["detections"]
+        assert len(dets) == len(r["class_ids"])
+        total += len(dets)
+        for i, d in enumerate(dets):
+            assert d["box"] == r["rois"][i].tolist()
+            assert d["class_id"] == r["class_ids"][i]
+            assert d["class_name"] == names[d["class_id"]]
+            assert abs(d["score"] - r["scores"][i]) < 1e-5
+            rle = dict(d["mask"], counts=d["mask"]["counts"].encode())
+            np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool),
+                                          r["masks"][..., i])
+    assert total > 0
+    assert sorted(os.listdir(tmp_path / "overlays")) == ["shapes0.png", "shapes1.png"]
+
+
+def test_export_command_writes_a_version_and_refuses_to_overwrite(demo_dir, tmp_path, capsys):
+    model_dir = os.path.join(demo_dir, "model")
+    export_dir = str(tmp_path / "export")
+    assert main(["export", "--model", model_dir, "--output", export_dir, "--version", "2"]) == 0
+    version = os.path.join(export_dir, "2")
+    assert {"saved_model.pb", "variables", "assets.extra"} <= set(os.listdir(version))
+    with open(os.path.join(version, "assets.extra", "class_names.json")) as f:
+        assert json.load(f)[1] == "square"
+    capsys.readouterr()
+    assert main(["export", "--model", model_dir, "--output", export_dir, "--version", "2"]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_evaluate_command_reports_and_writes_metrics(demo_dir, tmp_path, capsys):
+    metrics_path = str(tmp_path / "m.json")
+    results_path = str(tmp_path / "r.json")
+    assert main(["evaluate", "--model", os.path.join(demo_dir, "model"), "--format", "shapes",
+                 "--dataset", "3:5", "--set", "DETECTION_MIN_CONFIDENCE=0", "--quiet",
+                 "--metrics", metrics_path, "--results", results_path]) == 0
+    out = capsys.readouterr().out
+    assert "mAP50" in out and "segm" in out
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    assert metrics["num_images"] == 3 and set(metrics["per_class"]) == {
+        "square", "circle", "triangle"}
+    with open(results_path) as f:
+        assert len(json.load(f)) == metrics["num_detections"] > 0
+
+
+def test_train_command_trains_resumes_and_writes_a_model(demo_dir, tmp_path):
+    from mrcnn.model import MaskRCNN
+    logs = str(tmp_path / "logs")
+    common = ["train", "--format", "shapes", "--train", "4:1", "--val", "2:2",
+              "--config", os.path.join(demo_dir, "model", "config.json"),
+              "--set", "STEPS_PER_EPOCH=1", "--set", "VALIDATION_STEPS=1",
+              "--set", "IMAGES_PER_GPU=1", "--logs", logs, "--layers", "heads", "--quiet"]
+    assert main(common + ["--epochs", "1", "--weights", os.path.join(demo_dir, "model",
+                                                                     "mask_rcnn.h5")]) == 0
+    runs = os.listdir(logs)
+    assert len(runs) == 1
+    run = os.path.join(logs, runs[0])
+    assert "mask_rcnn_shapes_demo_0001.h5" in os.listdir(run)
+    assert main(common + ["--epochs", "2", "--resume"]) == 0
+    assert "mask_rcnn_shapes_demo_0002.h5" in os.listdir(run)
+    model = MaskRCNN.from_directory(os.path.join(run, "model"))
+    assert model.class_names == ["BG", "square", "circle", "triangle"]
+
+
+def test_command_errors_name_the_problem(tmp_path, capsys):
+    assert main(["detect", "--model", str(tmp_path / "missing"), "x.png"]) == 1
+    assert "missing" in capsys.readouterr().err
+    assert main(["evaluate", "--model", "m", "--format", "coco", "--dataset", "d.json",
+                 "--set", "nope"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(b"x")
+    assert main(["export", "--model", str(weights), "--output", str(tmp_path / "e")]) == 2
+    assert "--config" in capsys.readouterr().err
