@@ -173,6 +173,10 @@ def test_class_subset_skip_empty_and_default_image_dir(tmp_path):
     assert list(dataset.load_mask(0)[1]) == [1, -1]
     kept = _load(json_path, None, class_ids=[7])
     assert kept.num_images == 3 and kept.load_mask(1)[1].shape == (0,)
+    # CVAT layout: annotations/x.json beside images/.
+    cvat_json, cvat_images, _ = make_coco_export(str(tmp_path / "cvat"))
+    cvat = _load(cvat_json, None)
+    assert cvat.image_info[0]["path"] == os.path.join(cvat_images, "a.png")
     with pytest.raises(AnnotationError, match=r"class_ids \[5\]"):
         _load(json_path, None, class_ids=[5])
 

@@ -121,6 +121,16 @@ def resolve_image_path(image_dir, file_name):
     return path
 
 
+def default_image_dir(json_path):
+    """The JSON file's folder, or ../images when that folder is named
+    "annotations" and ../images exists (CVAT, COCO-style exports)."""
+    json_dir = os.path.dirname(os.path.abspath(json_path))
+    sibling = os.path.join(os.path.dirname(json_dir), "images")
+    if os.path.basename(json_dir) == "annotations" and os.path.isdir(sibling):
+        return sibling
+    return json_dir
+
+
 def polygons_to_rle(polygons, height, width):
     """One COCO RLE of the union of polygons.
 
@@ -306,7 +316,8 @@ class CocoFormatDataset(Dataset):
 
         json_path: the annotation file.
         image_dir: folder that ``file_name`` is relative to; default: the
-            JSON file's folder.
+            JSON file's folder, or its sibling "images" when the JSON file
+            is in a folder named "annotations" (CVAT's export layout).
         class_ids: category ids to load (default: all); annotations of other
             categories are ignored.
         skip_empty: False keeps images without (selected) annotations, e.g.
@@ -325,7 +336,7 @@ class CocoFormatDataset(Dataset):
         if data is None:
             data = read_json(json_path, "COCO annotation file")
         if image_dir is None:
-            image_dir = os.path.dirname(os.path.abspath(json_path))
+            image_dir = default_image_dir(json_path)
         images, categories, by_image, problems = _parse_coco(data, json_path, class_ids)
         if class_ids is not None:
             missing = sorted(set(class_ids) - set(categories))
