@@ -318,7 +318,7 @@ class MaskRCNN(object):
             raise FileNotFoundError("Could not find weight files in {}".format(dir_name))
         return os.path.join(dir_name, checkpoints[-1])
 
-    def load_weights(self, filepath, by_name=False, exclude=None):
+    def load_weights(self, filepath, by_name=False, exclude=None, adapt_input_channels=False):
         """Load weights from an HDF5 file (matterport's `.h5` files, old and
         new, or this package's) or from a model directory written by `save`.
 
@@ -326,6 +326,9 @@ class MaskRCNN(object):
         exclude: layer names to skip (implies by_name=True), e.g.
             ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
             when NUM_CLASSES differs from the file's.
+        adapt_input_channels: for IMAGE_CHANNEL_COUNT != 3, convert the
+            file's RGB conv1 kernel (True or "repeat", or "zeros"; see
+            mrcnn.weights.adapt_conv1 and docs/images.md) instead of failing.
         A file made for another config raises ValueError naming the layer
         and both shapes; nothing is loaded then.
         """
@@ -334,7 +337,8 @@ class MaskRCNN(object):
         if exclude:
             by_name = True
         loaded = weight_io.load_weights(self.keras_model, filepath, by_name=by_name,
-                                        exclude=exclude)
+                                        exclude=exclude,
+                                        adapt_input_channels=adapt_input_channels)
         self.set_log_dir(filepath)
         return loaded
 
@@ -500,33 +504,18 @@ class MaskRCNN(object):
                                  image_shape, window)
 
     def _check_images(self, images):
-        """Validate detect()'s images; grayscale/RGBA become RGB for a 3-channel model."""
+        """Validate detect()'s images and convert each with
+        mrcnn.data.images.to_model_image to uint8 [H, W, IMAGE_CHANNEL_COUNT]
+        (gray/RGBA -> RGB, 16-bit -> x // 257, float [0, 1] or [0, 255],
+        NaN/inf and empty images refused; 8-bit RGB passes unchanged)."""
+        from mrcnn.data.images import to_model_image
+
         if isinstance(images, np.ndarray) and images.ndim in (2, 3) and not (
                 images.ndim == 3 and images.shape[-1] > 4):
             raise ValueError("detect() takes a list of images; wrap a single image in a list")
         channels = int(self.config.IMAGE_CHANNEL_COUNT)
-        out = []
-        for i, image in enumerate(images):
-            image = np.asarray(image)
-            if channels == 3 and image.ndim == 2:
-                image = np.stack([image] * 3, axis=-1)
-            if channels == 3 and image.ndim == 3 and image.shape[-1] == 4:
-                image = image[..., :3]
-            if channels == 1 and image.ndim == 2:
-                image = image[..., None]
-            if image.ndim != 3 or image.shape[-1] != channels:
-                raise ValueError("image {} has shape {}; the model expects [height, width, {}] "
-                                 "(config.IMAGE_CHANNEL_COUNT)".format(i, image.shape, channels))
-            if image.shape[0] < 1 or image.shape[1] < 1:
-                raise ValueError("image {} is empty: shape {}".format(i, image.shape))
-            if image.dtype.kind in "ui" and image.dtype.itemsize > 1:
-                raise ValueError("image {} has dtype {}; the model expects 8-bit values (0-255). "
-                                 "Scale it, e.g. (image / 257).astype(np.uint8) for 16-bit "
-                                 "images".format(i, image.dtype))
-            if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
-                raise ValueError("image {} contains NaN or infinite values".format(i))
-            out.append(image)
-        return out
+        return [to_model_image(image, channels, name="image {}".format(i))
+                for i, image in enumerate(images)]
 
     def _predict(self, molded_images, image_metas, anchors):
         if self._predict_fn is None:

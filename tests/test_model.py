@@ -138,10 +138,16 @@ def test_detect_any_number_of_images_with_batch_size_2(trained, toy):
 def test_detect_rejects_bad_images(trained):
     model, _, model_dir = trained
     inference = MaskRCNN("inference", InferenceTiny(), model_dir)
-    with pytest.raises(ValueError, match="image 1 has dtype uint16"):
-        inference.detect([np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.uint16)])
-    with pytest.raises(ValueError, match="image 0 has shape"):
+    with pytest.raises(ValueError, match="image 1: int16 pixels range from -1 to"):
+        inference.detect([np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), -1, np.int16)])
+    with pytest.raises(ValueError, match="image 0: image has 5 channels"):
         inference.detect([np.zeros((64, 64, 5), np.uint8)])
+    with pytest.raises(ValueError, match="image 0: empty image"):
+        inference.detect([np.zeros((0, 64, 3), np.uint8)])
+    # 16-bit images are scaled to 8 bits (x // 257): same result as the 8-bit image.
+    image8 = np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    r8, r16 = inference.detect([image8, image8.astype(np.uint16) * 257])
+    np.testing.assert_array_equal(r8["rois"], r16["rois"])
     with pytest.raises(ValueError, match="NaN"):
         inference.detect([np.full((64, 64, 3), np.nan, np.float32)])
     with pytest.raises(ValueError, match="list of images"):
