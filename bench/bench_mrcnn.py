@@ -39,6 +39,7 @@ BENCHES = {
     "pipeline-poly1024": ("bench_pipeline", 1, 3, {"kind": "poly1024"}),
     "pipeline-poly1024-flip": ("bench_pipeline", 1, 3, {"kind": "poly1024", "flip": True}),
     "profile-detect-r50": ("bench_profile", 1, 2, {"backbone": "resnet50"}),
+    "export-r50": ("bench_export", 2, 5, {"backbone": "resnet50"}),
 }
 DEFAULT_ALL = list(BENCHES)
 
@@ -618,6 +619,68 @@ def bench_profile(a, warmup, runs, backbone):
 # ----------------------------------------------------------------------------
 # Driver
 # ----------------------------------------------------------------------------
+
+def bench_export(a, warmup, runs, backbone):
+    """SavedModel export time at 1024x1024 (COCO-like config) and the serving
+    latency of both signatures next to detect() on the same image, alternating."""
+    import numpy as np
+    tf = init_tf(a.threads, a.inter)
+    import keras
+    from mrcnn.model import MaskRCNN
+
+    cfg = coco_like_config(backbone)
+    keras.utils.set_random_seed(bl.SEED)
+    img = bl.seeded_image(1024, 1024)
+    with tempfile.TemporaryDirectory() as logdir:
+        model = MaskRCNN(mode="inference", config=cfg, model_dir=logdir)
+        t0 = time.perf_counter()
+        path = model.export(os.path.join(logdir, "export"), verbose=0)
+        export_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        loaded = tf.saved_model.load(path)
+        load_s = time.perf_counter() - t0
+        encoded_fn = loaded.signatures["serving_default"]
+        images_fn = loaded.signatures["serving_images"]
+        jpeg = tf.constant([tf.io.encode_jpeg(img, quality=95).numpy()])
+        png = tf.constant([tf.io.encode_png(img).numpy()])
+        batch = tf.constant(img[None])
+        fns = {"detect": lambda: model.detect([img]),
+               "serving_default_jpeg": lambda: encoded_fn(images=jpeg),
+               "serving_default_png": lambda: encoded_fn(images=png),
+               "serving_images": lambda: images_fn(images=batch)}
+        for _ in range(warmup):
+            for fn in fns.values():
+                fn()
+        samples = {k: [] for k in fns}
+        for _ in range(runs):  # alternate, so machine noise hits all alike
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                samples[k].append(time.perf_counter() - t0)
+        out = images_fn(images=batch)
+        ref = model.detect([img])[0]
+        n = int(out["num_detections"][0])
+        # Random weights give many tied scores (1.0), whose order (and which
+        # make the top 100) NMS may break either way: compare rows as sets.
+        rows = {tuple(r) for r in np.concatenate(
+            [out["detection_boxes"][0, :n].numpy(),
+             out["detection_classes"][0, :n].numpy()[:, None]], axis=1).astype(int).tolist()}
+        ref_rows = {tuple(r) for r in np.concatenate(
+            [ref["rois"], ref["class_ids"][:, None]], axis=1).astype(int).tolist()}
+        same = len(rows & ref_rows) / max(len(ref_rows), 1)
+        lat = {k: {"min": round(min(v), 3), "median": round(float(np.median(v)), 3)}
+               for k, v in samples.items()}
+        return base_record(
+            "export-" + ("r50" if backbone == "resnet50" else "r101"), a,
+            task="serving", what="export_saved_model + signatures vs detect() at 1024x1024",
+            backbone=backbone, image="1024x1024", weights="random", warmup=warmup, runs=runs,
+            export_s=round(export_s, 1), load_s=round(load_s, 1), latency_s=lat,
+            serving_over_detect_min={k: round(lat[k]["min"] / lat["detect"]["min"], 3)
+                                     for k in lat if k != "detect"},
+            rows_also_in_detect=round(same, 3), n_detections=n,
+            tied_scores=int(len(ref["scores"]) - len(np.unique(ref["scores"]))),
+            versions=versions())
+
 
 def run_one(name, a):
     fn_name, warmup, runs, kw = BENCHES[name]

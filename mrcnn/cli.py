@@ -114,8 +114,10 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
 
 def load_dataset(fmt, path, images=None):
     """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
-    annotation JSON file (coco, via), a folder (labelme, folder) or, for
-    shapes, a number of images ("200" or "200:SEED")."""
+    annotation JSON file (coco, via; `images` is the image folder, default
+    the JSON's), a folder of LabelMe JSON files, a folder of instance-label
+    PNGs (folder; `images` is required, PATH/classes.json is the optional
+    class map) or, for shapes, a number of images ("200" or "200:SEED")."""
     if fmt not in DATASET_FORMATS:
         raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
             DATASET_FORMATS)))
@@ -140,10 +142,17 @@ def load_dataset(fmt, path, images=None):
         from mrcnn.data.via import load_via_json
         return load_via_json(path, image_dir=images)
     if fmt == "labelme":
-        from mrcnn.data import labelme
-        return labelme.load_labelme(path, image_dir=images)
-    from mrcnn.data import folder
-    return folder.load_folder(path, image_dir=images)
+        from mrcnn.data.labelme import load_labelme_folder
+        return load_labelme_folder(path)
+    # folder: PATH holds the instance-label PNGs, --images the images; an
+    # optional classes.json beside the masks is the class map.
+    from mrcnn.data.folder import load_image_folder
+    if not images:
+        raise UsageError("--format folder: give the mask folder as the dataset and the "
+                         "image folder with --images / --train-images / --val-images")
+    class_map = os.path.join(path, "classes.json")
+    return load_image_folder(images, path,
+                             class_map=class_map if os.path.exists(class_map) else None)
 
 
 ############################################################
