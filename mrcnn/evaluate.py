@@ -16,9 +16,6 @@ Entry points:
 
 import contextlib
 import io
-import json
-import os
-import uuid
 
 import numpy as np
 
@@ -144,22 +141,6 @@ def coco_evaluate(coco_gt, detections, iou_type="segm"):
     return _stats(_run_cocoeval(coco_gt, detections, iou_type))
 
 
-def write_json_atomic(obj, path):
-    """json.dump `obj` to `path` through a temporary file in the same
-    directory and a rename: readers never see a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, ".{}.{}.tmp".format(os.path.basename(path), uuid.uuid4().hex))
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def _detect_all(model, dataset, image_ids, batch_size, verbose):
     """detect() over image_ids, BATCH_SIZE at a time; yields (image_id,
     image shape, result)."""
@@ -209,10 +190,15 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1,
             gt_masks = np.zeros(tuple(shape[:2]) + (0,), bool)
         gt_class_ids = np.asarray(gt_class_ids, np.int32)
         loaded[image_id] = (gt_masks, gt_class_ids, shape[:2])
-        gt_boxes = utils.extract_bboxes(gt_masks)
-        ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids, gt_masks, r["rois"],
-                                       r["class_ids"], r["scores"], r["masks"])
-        aps.append(float(ap))
+        # matterport-style AP50 over the non-crowd objects (crowd regions,
+        # negative ids, can never be matched); images without any are left
+        # out of the mean (their AP is undefined: recall has no denominator).
+        keep = gt_class_ids > 0
+        if keep.any():
+            gt_boxes = utils.extract_bboxes(gt_masks[..., keep])
+            ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids[keep], gt_masks[..., keep],
+                                           r["rois"], r["class_ids"], r["scores"], r["masks"])
+            aps.append(float(ap))
         detections.extend(coco_results(image_id, r))
         results.append(r)
     coco_gt = coco_ground_truth(dataset, image_ids, loaded)
@@ -240,7 +226,7 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1,
     metrics["per_class"] = {names[c]: per_class[c] for c in category_ids}
     metrics["results_json"] = None
     if results_json:
-        metrics["results_json"] = write_json_atomic(detections, results_json)
+        metrics["results_json"] = utils.write_json_atomic(results_json, detections, indent=None)
     return metrics, results
 
 
@@ -263,7 +249,8 @@ def evaluate_model(model, dataset, image_ids=None, limit=None, results_json=None
     Returns a dict:
         num_images, num_detections: ints.
         mAP50: matterport's mean over images of utils.compute_ap (masks, IoU
-            0.5); an image without ground truth counts 0.
+            0.5) on the non-crowd objects; images without such objects are
+            left out of the mean (0.0 if no image has any).
         segm_AP, segm_AP50, segm_AP75, segm_APs, segm_APm, segm_APl and the
             same with bbox_: pycocotools' COCO metrics (0.0 without
             detections; None where pycocotools says -1, no objects of that

@@ -385,11 +385,14 @@ def test_ground_truth_as_predictions_scores_ap_1(tmp_path):
     dataset = _load(json_path, image_dir)
     metrics, results = evaluate.evaluate_dataset(OracleModel(dataset), dataset, verbose=0)
     assert metrics["segm_AP"] == 1.0 and metrics["bbox_AP"] == 1.0
-    # matterport's per-image mAP50 scores an image without ground truth 0,
-    # so it is taken over the annotated images.
-    metrics, _ = evaluate.evaluate_dataset(OracleModel(dataset), dataset, image_ids=[0, 1],
-                                           verbose=0)
+    # The per-image mAP50 leaves out images without ground truth.
     assert metrics["mAP50"] == 1.0
+    # Crowd regions are not objects to find.
+    json_path, image_dir, _ = make_coco_export(str(tmp_path / "crowd"), crowd=True)
+    crowded = _load(json_path, image_dir)
+    assert any((crowded.load_mask(i)[1] < 0).any() for i in crowded.image_ids)
+    metrics, _ = evaluate.evaluate_dataset(OracleModel(crowded), crowded, verbose=0)
+    assert metrics["mAP50"] == 1.0 and metrics["segm_AP"] == 1.0
     # And against the original file, with its own image and category ids.
     for eval_type in ("segm", "bbox"):
         stats = evaluate_coco(OracleModel(dataset), dataset, dataset.coco, eval_type,
