@@ -250,8 +250,11 @@ def _train(args):
     from mrcnn.model import MaskRCNN
     train = load_dataset(args.format, args.train, args.train_images)
     val = load_dataset(args.format, args.val, args.val_images) if args.val else None
-    defaults = {"NAME": args.name, "NUM_CLASSES": train.num_classes}
-    config = make_config(args.config, parse_overrides(args.set), defaults)
+    overrides = parse_overrides(args.set)
+    # NUM_CLASSES follows the data unless --set says otherwise (a config file
+    # from another dataset keeps everything else).
+    overrides.setdefault("NUM_CLASSES", train.num_classes)
+    config = make_config(args.config, overrides, {"NAME": args.name})
     if config.NUM_CLASSES != train.num_classes:
         raise ValueError("NUM_CLASSES = {} but the training data has {} classes (with BG): "
                          "{}".format(config.NUM_CLASSES, train.num_classes,
@@ -352,7 +355,8 @@ def build_parser():
     train.add_argument("--train-images", help="image folder (default: beside the annotations)")
     train.add_argument("--val", help="validation annotations, like --train")
     train.add_argument("--val-images", help="validation image folder")
-    train.add_argument("--config", help="Config JSON (Config.save) to start from")
+    train.add_argument("--config", help="Config JSON (Config.save) to start from; "
+                                        "NUM_CLASSES follows the data unless --set")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config attribute (repeatable)")
     train.add_argument("--name", default="mrcnn", help="config NAME when no --config (default "

@@ -152,3 +152,33 @@ def test_command_errors_name_the_problem(tmp_path, capsys):
     weights.write_bytes(b"x")
     assert main(["export", "--model", str(weights), "--output", str(tmp_path / "e")]) == 2
     assert "--config" in capsys.readouterr().err
+
+
+def test_train_evaluate_detect_on_a_coco_export(demo_dir, tmp_path, capsys):
+    """The user's path: a COCO-format export -> mrcnn train -> evaluate -> detect."""
+    import warnings
+
+    from test_data_coco import CATEGORIES, make_coco_export
+    json_path, image_dir, data = make_coco_export(str(tmp_path / "export"))
+    model_dir = str(tmp_path / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the export's deliberate out-of-image polygon
+        assert main(["train", "--format", "coco", "--train", json_path, "--val", json_path,
+                     "--config", os.path.join(demo_dir, "model", "config.json"),
+                     "--set", "STEPS_PER_EPOCH=2",
+                     "--set", "VALIDATION_STEPS=1", "--set", "IMAGES_PER_GPU=1",
+                     "--name", "export", "--logs", str(tmp_path / "logs"),
+                     "--output", model_dir, "--layers", "all", "--epochs", "1",
+                     "--quiet"]) == 0
+        with open(os.path.join(model_dir, "class_names.json")) as f:
+            assert json.load(f) == ["BG"] + [c["name"] for c in CATEGORIES]
+        capsys.readouterr()
+        assert main(["evaluate", "--model", model_dir, "--format", "coco", "--dataset",
+                     json_path, "--quiet", "--metrics", str(tmp_path / "m.json")]) == 0
+    with open(tmp_path / "m.json") as f:
+        metrics = json.load(f)
+    assert metrics["num_images"] == len(data["images"])
+    assert set(metrics["per_class"]) == {c["name"] for c in CATEGORIES}
+    image = os.path.join(image_dir, data["images"][0]["file_name"])
+    assert main(["detect", "--model", model_dir, image, "--json",
+                 str(tmp_path / "d.json")]) == 0
