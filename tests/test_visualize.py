@@ -37,6 +37,9 @@ def _square_scene(size=100, lo=30, hi=70, grey=128):
 
 
 def _render(fig):
+    if not hasattr(fig.canvas, "buffer_rgba"):  # closed by save_path: attach a canvas
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
 
@@ -347,3 +350,190 @@ def test_select_headless_backend_decision(monkeypatch, platform, env, pyplot_loa
         monkeypatch.delitem(sys.modules, "matplotlib.pyplot")
     visualize._select_headless_backend()
     assert calls == ([("Agg",)] if expect_agg else [])
+
+
+# ------------------------------------------------- matterport's debugging set ---
+
+def _two_square_scene(size=100):
+    """Grey image, ground truth squares at [20,45) and [60,85); one prediction
+    exactly on the first, one off in an empty corner."""
+    image = np.full((size, size, 3), 128, dtype=np.uint8)
+    gt_masks = np.zeros((size, size, 2), bool)
+    gt_masks[20:45, 20:45, 0] = True
+    gt_masks[60:85, 60:85, 1] = True
+    gt_boxes = np.array([[20, 20, 45, 45], [60, 60, 85, 85]])
+    pred_masks = np.zeros((size, size, 2), bool)
+    pred_masks[20:45, 20:45, 0] = True
+    pred_masks[5:15, 75:95, 1] = True
+    pred_boxes = np.array([[20, 20, 45, 45], [5, 75, 15, 95]])
+    return image, gt_boxes, np.array([1, 1]), gt_masks, pred_boxes, pred_masks
+
+
+def test_display_differences_gt_green_pred_red_and_captions():
+    image, gt_boxes, gt_ids, gt_masks, pred_boxes, pred_masks = _two_square_scene()
+    fig, ax = plt.subplots(1, figsize=(2, 2), dpi=100)
+    visualize.display_differences(image, gt_boxes, gt_ids, gt_masks, pred_boxes,
+                                  np.array([1, 1]), np.array([0.9, 0.8]), pred_masks,
+                                  ["BG", "square"], ax=ax)
+    buf = _render(fig)
+    # The unmatched ground truth square: grey blended toward green only.
+    g = _pixel_at(ax, buf, 72, 72)
+    assert g[1] > g[0] + 40 and g[1] > g[2] + 40
+    # The false positive in the corner: red only.
+    r = _pixel_at(ax, buf, 85, 10)
+    assert r[0] > r[1] + 40 and r[0] > r[2] + 40
+    # The matched pair: both green and red blended in (neither grey).
+    both = _pixel_at(ax, buf, 32, 32)
+    assert abs(int(both[0]) - 128) > 20 and abs(int(both[1]) - 128) > 20
+    np.testing.assert_allclose(_pixel_at(ax, buf, 5, 90), [128, 128, 128], atol=3)
+    texts = sorted(t.get_text() for t in ax.texts if t.get_text())
+    assert texts == ["0.80 / 0.00", "0.90 / 1.00"]
+
+
+def test_draw_boxes_masks_refined_boxes_captions_and_visibility(tmp_path):
+    image = np.full((100, 100, 3), 128, dtype=np.uint8)
+    boxes = np.array([[10, 10, 40, 40], [50, 50, 90, 90], [60, 5, 90, 30]])
+    refined = boxes + 2
+    masks = np.zeros((100, 100, 3), bool)
+    masks[15:35, 15:35, 0] = True
+    masks[55:85, 55:85, 1] = True
+    fig, ax = plt.subplots(1, figsize=(3, 3), dpi=100)
+    visualize.draw_boxes(image, boxes, refined, masks=masks, captions=["a", "b", "c"],
+                         visibilities=[2, 1, 0], title="anchors", ax=ax)
+    buf = _render(fig)
+    for x, y in [(25, 25), (70, 70)]:
+        assert np.abs(_pixel_at(ax, buf, x, y) - 128).max() > 40  # mask colour
+    np.testing.assert_allclose(_pixel_at(ax, buf, 95, 5), [128, 128, 128], atol=3)
+    rects = [p for p in ax.patches if isinstance(p, patches.Rectangle)]
+    assert len(rects) == 5  # 3 boxes + 2 refined (visibility 0 has none)
+    assert [l for l in ax.lines if len(l.get_xdata()) == 2]  # box -> refined links
+    assert sorted(t.get_text() for t in ax.texts) == ["a", "b", "c"]
+    assert ax.get_title() == "anchors"
+    with pytest.raises(ValueError):
+        visualize.draw_boxes(image)
+    path = tmp_path / "b.png"
+    visualize.draw_boxes(image, refined_boxes=refined, save_path=str(path))
+    assert _is_png(path)
+
+
+def test_draw_rois_draws_masks_of_positive_rois(tmp_path, capsys):
+    image = np.full((100, 100, 3), 128, dtype=np.uint8)
+    rois = np.array([[20, 20, 60, 60], [70, 70, 95, 95]], np.float32)
+    refined = rois + 3
+    mask = np.ones((2, 14, 14), np.float32)
+    path = tmp_path / "rois.png"
+    ax = visualize.draw_rois(image, rois, refined, mask, np.array([1, 0]),
+                             ["BG", "thing"], save_path=str(path))
+    assert _is_png(path)
+    out = capsys.readouterr().out
+    assert "Positive ROIs:  1" in out and "Negative ROIs:  1" in out
+    buf = _render(ax.figure)
+    assert np.abs(_pixel_at(ax, buf, 40, 40) - 128).max() > 40  # positive's mask
+    np.testing.assert_allclose(_pixel_at(ax, buf, 85, 85), [128, 128, 128], atol=3)
+    assert [t.get_text() for t in ax.texts] == ["thing"]
+    assert ax.get_title() == "2 RoIs"
+    np.random.seed(0)
+    many = np.tile(rois, (10, 1))
+    ax = visualize.draw_rois(image, many, many, np.ones((20, 14, 14)), np.ones(20, int),
+                             ["BG", "thing"], limit=5, save_path=str(path))
+    assert ax.get_title() == "Showing 5 random RoIs out of 20"
+
+
+def test_display_top_masks_panels_by_area(tmp_path):
+    image = np.full((40, 40, 3), 90, np.uint8)
+    masks = np.zeros((40, 40, 3), bool)
+    masks[0:10, 0:10, 0] = True      # class 1, area 100
+    masks[20:40, 20:40, 1] = True    # class 2, area 400
+    masks[0:5, 30:35, 2] = True      # class 2, area 25
+    fig = visualize.display_top_masks(image, masks, np.array([1, 2, 2]),
+                                      ["BG", "one", "two"], limit=3,
+                                      save_path=str(tmp_path / "top.png"))
+    assert [a.get_title() for a in fig.axes] == ["H x W=40x40", "two", "one", "-"]
+    two = fig.axes[1].images[0].get_array()
+    assert two[30, 30] == 1 and two[2, 32] == 2 and two[5, 5] == 0
+    one = fig.axes[2].images[0].get_array()
+    assert one[5, 5] == 1 and one.sum() == 100
+    assert fig.axes[3].images[0].get_array().max() == 0
+
+
+def test_plot_precision_recall_curve_from_compute_ap(tmp_path):
+    from mrcnn import utils
+    image, gt_boxes, gt_ids, gt_masks, pred_boxes, pred_masks = _two_square_scene()
+    ap, precisions, recalls, _ = utils.compute_ap(gt_boxes, gt_ids, gt_masks, pred_boxes,
+                                                  np.array([1, 1]), np.array([0.9, 0.8]),
+                                                  pred_masks)
+    assert ap == pytest.approx(0.5)
+    ax = visualize.plot_precision_recall(ap, precisions, recalls,
+                                         save_path=str(tmp_path / "pr.png"))
+    assert ax.get_title() == "Precision-Recall Curve. AP@50 = 0.500"
+    line = ax.lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), recalls)
+    np.testing.assert_array_equal(line.get_ydata(), precisions)
+    buf = _render(ax.figure)
+    # The curve is at precision 1 up to recall 0.5: a coloured pixel there.
+    px = _pixel_at(ax, buf, 0.25, 1.0)
+    assert px[2] > px[0] + 40  # matplotlib's default blue
+
+
+def test_plot_overlaps_grid_and_labels(tmp_path):
+    overlaps = np.array([[0.9, 0.0], [0.1, 0.7]])
+    fig = visualize.plot_overlaps(np.array([1, 2]), np.array([1, 1]), np.array([0.95, 0.6]),
+                                  overlaps, ["BG", "cat", "dog"],
+                                  save_path=str(tmp_path / "o.png"))
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["0.900\nmatch", "0.000\n", "0.100\n", "0.700\nwrong"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat (0.95)", "cat (0.60)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
+    buf = _render(fig)
+    dark = _pixel_at(ax, buf, 0.3, 0.3)   # IoU 0.9: dark blue cell
+    light = _pixel_at(ax, buf, 1.3, 0.3)  # IoU 0: (almost) white cell
+    assert light.sum() > dark.sum() + 200 and dark[2] > dark[0]
+
+
+def test_display_table_text_outside_notebook(capsys):
+    html = visualize.display_table([["NAME", "VALUE"], ["a<span>!</span>", 1.5]])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["NAME  VALUE", "a!    1.5"]
+    assert html.startswith("<table><tr><td>NAME") and "<span>!</span>" in html
+
+
+def test_display_weight_stats_flags_dead_weights(capsys):
+    import keras
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="live")(inputs)
+    outputs = keras.layers.Dense(2, name="dead", kernel_initializer="zeros")(x)
+    model = keras.Model(inputs, outputs)
+    table = visualize.display_weight_stats(model)
+    assert table[0] == ["WEIGHT NAME", "SHAPE", "MIN", "MAX", "STD"]
+    names = [row[0] for row in table[1:]]
+    assert len(names) == 4
+    assert names[0].startswith("live/kernel") and "dead?" not in names[0]
+    assert names[2].startswith("dead/kernel") and "dead?" in names[2]
+    assert table[1][1] == "(4, 3)"
+    assert "dead/kernel" in capsys.readouterr().out
+
+
+def test_training_curves_from_tensorboard_logs(tmp_path):
+    import tensorflow as tf
+    for run, losses in [("train", [3.0, 2.0, 1.5]), ("validation", [3.5, 2.5, 2.2])]:
+        writer = tf.summary.create_file_writer(str(tmp_path / run))
+        with writer.as_default():
+            for epoch, loss in enumerate(losses):
+                tf.summary.scalar("epoch_loss", loss, step=epoch)
+                tf.summary.scalar("epoch_mrcnn_mask_loss", loss / 3, step=epoch)
+                tf.summary.scalar("epoch_learning_rate", 0.01, step=epoch)
+        writer.close()
+    scalars = visualize.read_tensorboard_scalars(str(tmp_path))
+    assert sorted(scalars) == ["train", "validation"]
+    assert [v for _, v in scalars["train"]["epoch_loss"]] == pytest.approx([3.0, 2.0, 1.5])
+    fig = visualize.plot_training_curves(str(tmp_path), save_path=str(tmp_path / "c.png"))
+    assert [a.get_title() for a in fig.axes] == ["loss", "mrcnn_mask_loss"]
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [3.5, 2.5, 2.2])
+    buf = _render(fig)
+    assert buf.std() > 10
+    with pytest.raises(FileNotFoundError):
+        visualize.read_tensorboard_scalars(str(tmp_path / "nothing"))
