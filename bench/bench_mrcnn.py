@@ -32,6 +32,9 @@ BENCHES = {
     "matmul": ("bench_matmul", 2, 5, {}),
     "detect-r50": ("bench_detect", 3, 7, {"backbone": "resnet50", "flops": True}),
     "detect-r101": ("bench_detect", 3, 7, {"backbone": "resnet101", "flops": True}),
+    "detect-r50-bf16": ("bench_detect", 3, 7, {"backbone": "resnet50", "flops": False,
+                                               "precision": "mixed_bfloat16",
+                                               "name": "detect-r50-bf16"}),
     "train-heads": ("bench_train", 3, 7, {"layers": "heads"}),
     "train-all": ("bench_train", 3, 7, {"layers": "all"}),
     "pipeline-shapes256": ("bench_pipeline", 1, 5, {"kind": "shapes256"}),
@@ -84,7 +87,7 @@ def base_record(name, a, **kw):
     return rec
 
 
-def coco_like_config(backbone):
+def coco_like_config(backbone, precision=None):
     from mrcnn.config import Config
 
     class CocoBench(Config):
@@ -96,6 +99,7 @@ def coco_like_config(backbone):
         IMAGE_MIN_DIM = 800
         IMAGE_MAX_DIM = 1024
         DETECTION_MIN_CONFIDENCE = 0.0
+        MIXED_PRECISION = precision
     return CocoBench()
 
 
@@ -223,14 +227,15 @@ def bench_matmul(a, warmup, runs, n=4096):
                        versions=versions())
 
 
-def bench_detect(a, warmup, runs, backbone, flops):
-    """MaskRCNN.detect([img]) at 1024x1024, COCO-like config, random weights."""
+def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
+    """MaskRCNN.detect([img]) at 1024x1024, COCO-like config, random weights;
+    `precision`: config.MIXED_PRECISION (None = float32)."""
     import numpy as np
     tf = init_tf(a.threads, a.inter)
     import keras
     from mrcnn.model import MaskRCNN, unmold_detections
 
-    cfg = coco_like_config(backbone)
+    cfg = coco_like_config(backbone, precision)
     keras.utils.set_random_seed(bl.SEED)
     img = bl.seeded_image(1024, 1024)
     with tempfile.TemporaryDirectory() as logdir:
@@ -255,8 +260,8 @@ def bench_detect(a, warmup, runs, backbone, flops):
             detections[0], mrcnn_mask[0], img.shape, molded[0].shape, windows[0]) and None,
             1, runs)
         rec = base_record(
-            "detect-" + ("r50" if backbone == "resnet50" else "r101"), a,
-            task="inference", what="MaskRCNN.detect([img]) end to end",
+            name or "detect-" + ("r50" if backbone == "resnet50" else "r101"), a,
+            task="inference", precision=precision or "float32", what="MaskRCNN.detect([img]) end to end",
             backbone=backbone, image="1024x1024", processed="%dx%d" % molded.shape[1:3],
             config=config_summary(cfg, ["NUM_CLASSES", "IMAGE_MIN_DIM", "IMAGE_MAX_DIM",
                                         "IMAGE_RESIZE_MODE", "DETECTION_MIN_CONFIDENCE",

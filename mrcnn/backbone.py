@@ -5,9 +5,27 @@ Layer names follow matterport's Mask_RCNN (``conv1``, ``bn_conv1``,
 because weight files are matched to layers by name.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 from keras import layers as KL
+
+# Defaults of the BatchNorm layers being built (see batch_norm_options).
+_BN_DEFAULTS = {"synchronized": False}
+
+
+@contextlib.contextmanager
+def batch_norm_options(synchronized=False):
+    """BatchNorm layers built inside this context compute their training
+    statistics across all replicas of the tf.distribute strategy when
+    `synchronized` (Config.SYNC_BATCH_NORM; no effect on frozen BN)."""
+    previous = dict(_BN_DEFAULTS)
+    _BN_DEFAULTS["synchronized"] = bool(synchronized)
+    try:
+        yield
+    finally:
+        _BN_DEFAULTS.update(previous)
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -25,6 +43,8 @@ class BatchNorm(KL.BatchNormalization):
     """
 
     def __init__(self, train_bn=None, momentum=0.9, **kwargs):
+        if _BN_DEFAULTS["synchronized"] and train_bn is not False:
+            kwargs.setdefault("synchronized", True)
         super().__init__(momentum=momentum, **kwargs)
         self.train_bn = train_bn
 

@@ -180,6 +180,24 @@ class Config(object):
     # Gradient norm clipping.
     GRADIENT_CLIP_NORM = 5.0
 
+    # Keras mixed precision of training and inference: None (float32, the
+    # default), "mixed_bfloat16" (fast on CPUs with AVX512_BF16/AMX and on
+    # TPUs/Ampere+ GPUs) or "mixed_float16" (GPUs; training uses dynamic loss
+    # scaling). Box math, NMS, the heads' outputs and the losses stay
+    # float32. Not in matterport.
+    MIXED_PRECISION = None
+
+    # With several replicas and BatchNorm in training mode (TRAIN_BN None or
+    # True), compute the batch statistics over all replicas
+    # (keras BatchNormalization(synchronized=True)). Frozen BN (TRAIN_BN
+    # False) needs no synchronisation. Not in matterport.
+    SYNC_BATCH_NORM = False
+
+    # Compile the training step with XLA (Keras jit_compile). Off by
+    # default: NMS and crop_and_resize have no XLA kernels on CPU, so the
+    # step cannot be compiled as a whole. Not in matterport.
+    XLA = False
+
     def __init__(self):
         """Compute the derived attributes, then validate the whole config."""
         self.BATCH_SIZE = self.IMAGES_PER_GPU * self.GPU_COUNT
@@ -313,6 +331,12 @@ class Config(object):
             fail("GRADIENT_CLIP_NORM", "must be a positive number or None")
         if self.TRAIN_BN not in (None, True, False):
             fail("TRAIN_BN", "must be None (train), False (frozen) or True")
+        if self.MIXED_PRECISION not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
+            fail("MIXED_PRECISION", "must be None, 'float32', 'mixed_float16' or "
+                 "'mixed_bfloat16'")
+        for name in ("SYNC_BATCH_NORM", "XLA"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "must be True or False")
         return self
 
     # ------------------------------------------------------------------

@@ -16,7 +16,20 @@ from mrcnn.layers import PyramidROIAlign
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class FoldRois(KL.Layer):
+class _Reshaper(KL.Layer):
+    """A pure reshape: keeps its input's dtype (no mixed-precision cast)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+
+    def compute_output_spec(self, x):
+        shape = self.compute_output_shape(tuple(x.shape))
+        return keras.KerasTensor(shape, dtype=x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class FoldRois(_Reshaper):
     """[batch, rois, ...] -> [batch * rois, ...]."""
 
     def call(self, x):
@@ -28,7 +41,7 @@ class FoldRois(KL.Layer):
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class UnfoldRois(KL.Layer):
+class UnfoldRois(_Reshaper):
     """[batch * rois, ...] -> [batch, rois, ...] for a fixed number of rois."""
 
     def __init__(self, num_rois, **kwargs):
@@ -48,7 +61,7 @@ class UnfoldRois(KL.Layer):
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class AnchorsReshape(KL.Layer):
+class AnchorsReshape(_Reshaper):
     """[batch, h, w, anchors * k] -> [batch, h * w * anchors, k]."""
 
     def __init__(self, k, **kwargs):
@@ -77,16 +90,19 @@ def build_rpn_model(anchor_stride, anchors_per_location, depth):
         rpn_bbox: [batch, h * w * anchors, (dy, dx, log(dh), log(dw))].
     Anchors of a cell are contiguous, cells in row-major order, matching
     utils.generate_anchors.
+    Under a mixed-precision policy the shared conv runs in float16/bfloat16
+    and the two 1x1 output convs (and so all three outputs) in float32.
     """
     feature_map = KL.Input(shape=[None, None, depth], name="input_rpn_feature_map")
     shared = KL.Conv2D(2 * depth, (3, 3), padding="same", activation="relu",
                        strides=anchor_stride, name="rpn_conv_shared")(feature_map)
     x = KL.Conv2D(2 * anchors_per_location, (1, 1), padding="valid",
-                  activation="linear", name="rpn_class_raw")(shared)
+                  activation="linear", name="rpn_class_raw", dtype="float32")(shared)
     rpn_class_logits = AnchorsReshape(2)(x)
-    rpn_probs = KL.Activation("softmax", name="rpn_class_xxx")(rpn_class_logits)
+    rpn_probs = KL.Activation("softmax", name="rpn_class_xxx", dtype="float32")(
+        rpn_class_logits)
     x = KL.Conv2D(anchors_per_location * 4, (1, 1), padding="valid",
-                  activation="linear", name="rpn_bbox_pred")(shared)
+                  activation="linear", name="rpn_bbox_pred", dtype="float32")(shared)
     rpn_bbox = AnchorsReshape(4)(x)
     return keras.Model([feature_map], [rpn_class_logits, rpn_probs, rpn_bbox], name="rpn_model")
 
@@ -102,6 +118,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
         logits: [batch, num_rois, num_classes]
         probs: [batch, num_rois, num_classes]
         bbox_deltas: [batch, num_rois, num_classes, (dy, dx, log(dh), log(dw))]
+    All three are float32 under a mixed-precision policy (the output
+    layers compute in float32).
     """
     num_rois = rois.shape[1]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")(
@@ -115,10 +133,13 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     x = BatchNorm(train_bn=train_bn, name="mrcnn_class_bn2")(x)
     x = KL.Activation("relu")(x)
     shared = UnfoldRois(num_rois, name="pool_squeeze")(KL.Reshape((fc_layers_size,))(x))
-    mrcnn_class_logits = KL.Dense(num_classes, name="mrcnn_class_logits")(shared)
-    mrcnn_probs = KL.Activation("softmax", name="mrcnn_class")(mrcnn_class_logits)
-    x = KL.Dense(num_classes * 4, activation="linear", name="mrcnn_bbox_fc")(shared)
-    mrcnn_bbox = KL.Reshape((num_rois, num_classes, 4), name="mrcnn_bbox")(x)
+    mrcnn_class_logits = KL.Dense(num_classes, name="mrcnn_class_logits",
+                                  dtype="float32")(shared)
+    mrcnn_probs = KL.Activation("softmax", name="mrcnn_class", dtype="float32")(
+        mrcnn_class_logits)
+    x = KL.Dense(num_classes * 4, activation="linear", name="mrcnn_bbox_fc",
+                 dtype="float32")(shared)
+    mrcnn_bbox = KL.Reshape((num_rois, num_classes, 4), name="mrcnn_bbox", dtype="float32")(x)
     return mrcnn_class_logits, mrcnn_probs, mrcnn_bbox
 
 
@@ -128,7 +149,9 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     stride-2 transposed conv -> 1x1 conv with a sigmoid per class.
 
     rois: [batch, num_rois, 4] normalised; feature_maps: [P2, P3, P4, P5].
-    Returns [batch, num_rois, 2 * pool_size, 2 * pool_size, num_classes].
+    Returns [batch, num_rois, 2 * pool_size, 2 * pool_size, num_classes],
+    float32 (the final 1x1 conv and sigmoid compute in float32 under a
+    mixed-precision policy).
     """
     num_rois = rois.shape[1]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
@@ -140,5 +163,6 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
         x = KL.Activation("relu")(x)
     x = KL.Conv2DTranspose(channels, (2, 2), strides=2, activation="relu",
                            name="mrcnn_mask_deconv")(x)
-    x = KL.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask")(x)
+    x = KL.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask",
+                  dtype="float32")(x)
     return UnfoldRois(num_rois)(x)

@@ -28,10 +28,12 @@ import numpy as np
 import tensorflow as tf
 from keras import layers as KL
 
+from mrcnn import distribute as dist
 from mrcnn import losses as L
 from mrcnn import utils
 from mrcnn import weights as weight_io
-from mrcnn.backbone import BatchNorm, fpn_graph, resnet_graph  # noqa: F401
+from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F401
+                            resnet_graph)
 from mrcnn.config import Config
 from mrcnn.data.pipeline import (build_rpn_targets, data_generator,  # noqa: F401
                                  load_image_gt, make_tf_dataset)
@@ -69,7 +71,16 @@ def log(text, array=None):
 #  Small graph layers
 ############################################################
 
-class _ConstantAnchors(KL.Layer):
+class _Float32Layer(KL.Layer):
+    """A graph layer that always computes in float32 (box coordinates,
+    metas, targets, losses), whatever the mixed-precision policy."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+
+class _ConstantAnchors(_Float32Layer):
     """The training model's anchors: a constant [batch, anchors, 4]."""
 
     def __init__(self, anchors, **kwargs):
@@ -84,7 +95,7 @@ class _ConstantAnchors(KL.Layer):
         return (input_shape[0],) + self.anchors.shape
 
 
-class _NormBoxes(KL.Layer):
+class _NormBoxes(_Float32Layer):
     """Pixel boxes [batch, N, 4] -> normalised, for the image's size."""
 
     def call(self, inputs):
@@ -92,17 +103,17 @@ class _NormBoxes(KL.Layer):
         return norm_boxes_graph(tf.cast(boxes, tf.float32), tf.shape(image)[1:3])
 
 
-class _ParseActiveClassIds(KL.Layer):
+class _ParseActiveClassIds(_Float32Layer):
     def call(self, image_meta):
         return image_meta[:, 12:]
 
 
-class _Identity(KL.Layer):
+class _Identity(_Float32Layer):
     def call(self, x):
         return tf.identity(x)
 
 
-class _FirstRois(KL.Layer):
+class _FirstRois(_Float32Layer):
     """x[:, :count]: the first `count` RoIs of each image."""
 
     def __init__(self, count, **kwargs):
@@ -116,12 +127,12 @@ class _FirstRois(KL.Layer):
         return keras.KerasTensor((x.shape[0], self.count) + tuple(x.shape[2:]), dtype=x.dtype)
 
 
-class _DetectionBoxes(KL.Layer):
+class _DetectionBoxes(_Float32Layer):
     def call(self, detections):
         return detections[..., :4]
 
 
-class _LossLayer(KL.Layer):
+class _LossLayer(_Float32Layer):
     """Wraps one of mrcnn.losses as a layer with a scalar output."""
 
     def __init__(self, loss_fn, **kwargs):
@@ -162,10 +173,15 @@ class MaskRCNN(object):
     mode: "training" or "inference".
     config: a Config subclass instance.
     model_dir: directory for training logs and checkpoints.
-    The Keras model is `self.keras_model`.
+    strategy: a tf.distribute strategy to build and train under (training
+        mode). None: mrcnn.distribute.make_strategy(config) decides
+        (MultiWorkerMirroredStrategy when TF_CONFIG names several tasks,
+        MirroredStrategy when GPU_COUNT > 1, else one device).
+    The Keras model is `self.keras_model`; with config.MIXED_PRECISION it
+    computes in float16/bfloat16 but its inputs and outputs stay float32.
     """
 
-    def __init__(self, mode, config, model_dir):
+    def __init__(self, mode, config, model_dir, strategy=None):
         if mode not in ("training", "inference"):
             raise ValueError("mode must be 'training' or 'inference', got {!r}".format(mode))
         if not isinstance(config, Config):
@@ -176,7 +192,11 @@ class MaskRCNN(object):
         self.config = config
         self.model_dir = model_dir
         self.set_log_dir()
-        self.keras_model = self.build(mode=mode, config=config)
+        if strategy is None and mode == "training":
+            strategy = dist.make_strategy(config)
+        self.strategy = strategy
+        with dist.scope(strategy):
+            self.keras_model = self.build(mode=mode, config=config)
         self._predict_fn = None
         # Names by class id when known (from_directory reads them).
         self.class_names = None
@@ -185,7 +205,13 @@ class MaskRCNN(object):
     # Graph
     # ------------------------------------------------------------------
     def build(self, mode, config):
-        """Build the Keras model of `mode`. See the module docstring."""
+        """Build the Keras model of `mode` (see the module docstring), under
+        config.MIXED_PRECISION's dtype policy when set."""
+        with dist.precision_scope(config.MIXED_PRECISION), \
+                batch_norm_options(synchronized=config.SYNC_BATCH_NORM):
+            return self._build(mode, config)
+
+    def _build(self, mode, config):
         h, w = config.IMAGE_SHAPE[:2]
         if h % 64 or w % 64:
             raise ValueError("IMAGE_SHAPE {} must be divisible by 64 (the backbone halves "
@@ -230,7 +256,7 @@ class MaskRCNN(object):
                               config.TOP_DOWN_PYRAMID_SIZE)
         level_outputs = [rpn([p]) for p in rpn_feature_maps]
         rpn_class_logits, rpn_class, rpn_bbox = [
-            KL.Concatenate(axis=1, name=n)(list(o))
+            KL.Concatenate(axis=1, name=n, dtype="float32")(list(o))
             for o, n in zip(zip(*level_outputs), ["rpn_class_logits", "rpn_class", "rpn_bbox"])]
 
         proposal_count = (config.POST_NMS_ROIS_TRAINING if mode == "training"
@@ -435,9 +461,35 @@ class MaskRCNN(object):
                 log("{}{:20}   ({})".format(" " * indent, layer.name,
                                             layer.__class__.__name__))
 
+    def use_strategy(self, strategy):
+        """Rebuild the Keras model under `strategy`'s scope (its variables
+        must be created there), keeping the current weights."""
+        if strategy is self.strategy:
+            return
+        weights = self.keras_model.get_weights()
+        with dist.scope(strategy):
+            model = self.build(mode=self.mode, config=self.config)
+            model.set_weights(weights)
+        self.keras_model = model
+        self.strategy = strategy
+        self._predict_fn = None
+
+    def _make_dataset(self, dataset, shuffle, **kwargs):
+        """make_tf_dataset, distributed over self.strategy's replicas: each
+        worker loads its own share of the image ids, each replica gets
+        IMAGES_PER_GPU images a step."""
+        if self.strategy is None:
+            return make_tf_dataset(dataset, self.config, shuffle=shuffle, **kwargs)
+
+        def make(batch_size, shard):
+            view = dataset if shard is None else dist.DatasetShard(dataset, *shard)
+            return make_tf_dataset(view, self.config, shuffle=shuffle,
+                                   batch_size=batch_size, **kwargs)
+        return dist.distribute_dataset(self.strategy, make, self.config.IMAGES_PER_GPU)
+
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
               augmentation=None, custom_callbacks=None, no_augmentation_sources=None,
-              verbose=1):
+              verbose=1, strategy=None):
         """Train until epoch `epochs` (counting the epochs already done).
 
         layers: "heads", "3+", "4+", "5+", "all" or a regex of layer names.
@@ -445,28 +497,41 @@ class MaskRCNN(object):
             albumentations Compose with size-preserving transforms.
         custom_callbacks: extra keras callbacks.
         no_augmentation_sources: dataset sources not to augment.
-        Checkpoints go to self.log_dir at the end of every epoch.
+        strategy: a tf.distribute strategy to train under instead of the
+            one the model was built with (the model is rebuilt under it,
+            keeping its weights). Each replica takes IMAGES_PER_GPU images a
+            step: the global batch is IMAGES_PER_GPU x num_replicas_in_sync.
+        Checkpoints go to self.log_dir at the end of every epoch (written by
+        the chief worker only in a multi-worker run).
         """
         if self.mode != "training":
             raise ValueError("Create the model in training mode to train it.")
+        if strategy is not None:
+            self.use_strategy(strategy)
         layers = LAYER_REGEX.get(layers, layers)
-        train_ds = make_tf_dataset(train_dataset, self.config, shuffle=True,
-                                   augmentation=augmentation,
-                                   no_augmentation_sources=no_augmentation_sources)
+        train_ds = self._make_dataset(train_dataset, shuffle=True, augmentation=augmentation,
+                                      no_augmentation_sources=no_augmentation_sources)
         val_ds = None
         if val_dataset is not None and self.config.VALIDATION_STEPS:
-            val_ds = make_tf_dataset(val_dataset, self.config, shuffle=True)
-        os.makedirs(self.log_dir, exist_ok=True)
-        callbacks = [keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
-                                                 write_graph=False),
-                     EpochCheckpoint(self.keras_model, self.checkpoint_path, self.config)]
+            val_ds = self._make_dataset(val_dataset, shuffle=True)
+        chief = dist.is_chief(self.strategy)
+        callbacks = []
+        if chief:
+            os.makedirs(self.log_dir, exist_ok=True)
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
+                                                         write_graph=False))
+        callbacks.append(EpochCheckpoint(self.keras_model, self.checkpoint_path, self.config,
+                                         chief=chief))
         callbacks += list(custom_callbacks or [])
         if verbose:
             log("\nStarting at epoch {}. LR={}\n".format(self.epoch, learning_rate))
             log("Checkpoint Path: {}".format(self.checkpoint_path))
         self.set_trainable(layers, verbose=verbose)
-        trainer = Trainer(self.keras_model, self.config)
-        trainer.compile(optimizer=make_optimizer(self.config, learning_rate), jit_compile=False)
+        with dist.scope(self.strategy):
+            trainer = Trainer(self.keras_model, self.config)
+            trainer.compile(optimizer=make_optimizer(self.config, learning_rate,
+                                                     replicas=dist.replicas(self.strategy)),
+                            jit_compile=bool(self.config.XLA))
         history = trainer.fit(train_ds, initial_epoch=self.epoch, epochs=epochs,
                               steps_per_epoch=self.config.STEPS_PER_EPOCH,
                               callbacks=callbacks, validation_data=val_ds, shuffle=False,

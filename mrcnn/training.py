@@ -10,6 +10,7 @@ import os
 import keras
 import tensorflow as tf
 
+from mrcnn import distribute as dist
 from mrcnn import weights as weight_io
 from mrcnn.config import LOSS_NAMES
 
@@ -25,23 +26,45 @@ LAYER_REGEX = {
 }
 
 
-def make_optimizer(config, learning_rate):
+def make_optimizer(config, learning_rate, replicas=1):
     """The optimizer of config.OPTIMIZER, clipping each gradient's norm at
-    GRADIENT_CLIP_NORM."""
-    clip = config.GRADIENT_CLIP_NORM
+    GRADIENT_CLIP_NORM; with MIXED_PRECISION = "mixed_float16" wrapped in a
+    keras.optimizers.LossScaleOptimizer (dynamic loss scaling: float16
+    gradients underflow without it; bfloat16 has float32's range and needs
+    none).
+
+    replicas > 1: no clipnorm in the optimizer (Keras would clip each
+    replica's gradient before summing them); Trainer clips the all-reduced
+    gradient instead.
+    """
+    clip = config.GRADIENT_CLIP_NORM if replicas <= 1 else None
     if config.OPTIMIZER == "Adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clip)
-    if config.OPTIMIZER == "AdamW":
-        return keras.optimizers.AdamW(learning_rate=learning_rate, clipnorm=clip,
-                                      weight_decay=config.WEIGHT_DECAY)
-    return keras.optimizers.SGD(learning_rate=learning_rate,
-                                momentum=config.LEARNING_MOMENTUM, clipnorm=clip)
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clip)
+    elif config.OPTIMIZER == "AdamW":
+        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, clipnorm=clip,
+                                           weight_decay=config.WEIGHT_DECAY)
+    else:
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate,
+                                         momentum=config.LEARNING_MOMENTUM, clipnorm=clip)
+    if getattr(config, "MIXED_PRECISION", None) == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 class Trainer(keras.Model):
     """Runs the training graph in `fit`: total loss = weighted sum of the
     five losses + L2 weight decay (matterport's: WEIGHT_DECAY * sum(w^2) /
-    size(w) for every trainable weight but BN's gamma and beta)."""
+    size(w) for every trainable weight but BN's gamma and beta).
+
+    Under a tf.distribute strategy `fit` runs train_step once per replica on
+    that replica's IMAGES_PER_GPU images and the optimizer sums the
+    replicas' gradients; each replica's loss is therefore divided by the
+    number of replicas before differentiation, so the update is that of the
+    mean loss over the replicas (the reported metrics are the unscaled
+    losses, averaged over replicas by the Mean trackers). With a
+    LossScaleOptimizer (mixed_float16) the loss is also multiplied by the
+    loss scale, which apply_gradients divides out again.
+    Build it (and compile it) under the strategy's scope."""
 
     def __init__(self, net, config, **kwargs):
         super().__init__(**kwargs)
@@ -50,10 +73,22 @@ class Trainer(keras.Model):
         # AdamW decays the weights itself.
         self.weight_decay = 0.0 if config.OPTIMIZER == "AdamW" else float(config.WEIGHT_DECAY)
         self.trackers = [keras.metrics.Mean(name=n) for n in ["loss"] + list(LOSS_NAMES)]
+        self.clip_norm = config.GRADIENT_CLIP_NORM
 
     @property
     def metrics(self):
         return self.trackers
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy Keras would average the first distributed batch
+        # over the replicas to trace the model symbolically, which fails on
+        # the boolean masks and is not needed: the network is built; only
+        # the optimizer's slots must be created, under the strategy's scope.
+        if self._distribute_strategy is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        with self.distribute_strategy.scope():
+            if not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
 
     def call(self, inputs, training=False):
         return self.net(inputs, training=training)
@@ -76,11 +111,32 @@ class Trainer(keras.Model):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             total, parts = self._compute_losses(data, training=True)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = total / replicas if replicas > 1 else total
+            scaled = self.optimizer.scale_loss(scaled)
         variables = self.net.trainable_variables
-        grads = tape.gradient(total, variables)
+        grads = tape.gradient(scaled, variables)
+        if replicas > 1 and self.clip_norm and self.optimizer.clipnorm is None:
+            grads = self._clip_across_replicas(grads, replicas)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None])
         return self._update(total, parts)
+
+    def _clip_across_replicas(self, grads, replicas):
+        """GRADIENT_CLIP_NORM applied to each gradient summed over the
+        replicas (what one device with the global batch would clip), then
+        divided by `replicas` again because the optimizer sums them."""
+        context = tf.distribute.get_replica_context()
+        present = [i for i, g in enumerate(grads) if g is not None]
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                    [tf.convert_to_tensor(grads[i]) for i in present])
+        clip = self.clip_norm
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            clip = clip * tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+        grads = list(grads)
+        for i, g in zip(present, summed):
+            grads[i] = tf.clip_by_norm(g, clip) / replicas
+        return grads
 
     def test_step(self, data):
         total, parts = self._compute_losses(data, training=False)
@@ -95,15 +151,23 @@ class Trainer(keras.Model):
 class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the weights at the end of each epoch to
     `checkpoint_path.format(epoch=epoch + 1)` (matterport's file names),
-    atomically, and the config beside them."""
+    atomically, and the config beside them.
 
-    def __init__(self, keras_model, checkpoint_path, config):
+    In a multi-worker run only the chief writes (`chief`, default
+    mrcnn.distribute.is_chief(strategy)): the other workers hold the same
+    weights, and several processes renaming onto one shared file would
+    race."""
+
+    def __init__(self, keras_model, checkpoint_path, config, strategy=None, chief=None):
         super().__init__()
         self.net = keras_model
         self.checkpoint_path = checkpoint_path
         self.config = config
+        self.chief = dist.is_chief(strategy) if chief is None else bool(chief)
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.chief:
+            return
         path = self.checkpoint_path.format(epoch=epoch + 1)
         weight_io.save_weights(self.net, path)
         try:

@@ -64,6 +64,8 @@ class DetectionLayer(keras.layers.Layer):
 
     def __init__(self, config=None, bbox_std_dev=None, min_confidence=None,
                  max_instances=None, nms_threshold=None, **kwargs):
+        # Box math and NMS run in float32 under any mixed-precision policy.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
 
         def pick(value, attr):

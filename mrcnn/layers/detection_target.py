@@ -113,6 +113,8 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     def __init__(self, config=None, train_rois_per_image=None, roi_positive_ratio=None,
                  bbox_std_dev=None, mask_shape=None, use_mini_mask=None, **kwargs):
+        # Box math and NMS run in float32 under any mixed-precision policy.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
 
         def pick(value, attr):

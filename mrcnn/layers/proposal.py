@@ -33,6 +33,8 @@ class ProposalLayer(keras.layers.Layer):
 
     def __init__(self, proposal_count, nms_threshold, config=None,
                  pre_nms_limit=None, rpn_bbox_std_dev=None, **kwargs):
+        # Box math and NMS run in float32 under any mixed-precision policy.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.proposal_count = int(proposal_count)
         self.nms_threshold = float(nms_threshold)

@@ -34,15 +34,19 @@ class PyramidROIAlign(keras.layers.Layer):
             molded image size of the first image sets the level rule.
         feature_maps: P2, P3, P4, P5, each [batch, height, width, channels].
     Returns:
-        [batch, num_boxes, pool_height, pool_width, channels].
+        [batch, num_boxes, pool_height, pool_width, channels], of the
+        feature maps' dtype (bfloat16/float16 under mixed precision; the
+        boxes and the level rule are always float32: no autocast).
     """
 
     def __init__(self, pool_shape, **kwargs):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.pool_shape = tuple(int(v) for v in pool_shape)
 
     def call(self, inputs):
-        boxes, image_meta = inputs[0], inputs[1]
+        boxes = tf.cast(inputs[0], tf.float32)
+        image_meta = tf.cast(inputs[1], tf.float32)
         feature_maps = inputs[2:]
         image_shape = image_meta[0, 4:6]
         levels = roi_pyramid_level(boxes, image_shape)          # [B, N]
@@ -57,16 +61,23 @@ class PyramidROIAlign(keras.layers.Layer):
             # Boxes are inputs, not learned through RoIAlign (as in the paper).
             level_boxes = tf.stop_gradient(tf.gather(flat_boxes, ix))
             box_indices = tf.stop_gradient(tf.gather(flat_batch_ix, ix))
+            fmap = feature_maps[i]
+            if fmap.dtype == tf.bfloat16:  # crop_and_resize has no bfloat16 kernel
+                fmap = tf.cast(fmap, tf.float32)
             pooled.append(tf.image.crop_and_resize(
-                feature_maps[i], level_boxes, box_indices, self.pool_shape, method="bilinear"))
+                fmap, level_boxes, box_indices, self.pool_shape, method="bilinear"))
             positions.append(ix)
-        pooled = tf.dynamic_stitch(positions, pooled)
+        pooled = tf.cast(tf.dynamic_stitch(positions, pooled), feature_maps[0].dtype)
         channels = tf.shape(pooled)[-1]
         return tf.reshape(pooled, tf.concat(
             [[batch, num_boxes], self.pool_shape, [channels]], axis=0))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0][:2]) + self.pool_shape + (input_shape[2][-1],)
+
+    def compute_output_spec(self, inputs):
+        shape = self.compute_output_shape([tuple(x.shape) for x in inputs])
+        return keras.KerasTensor(shape, dtype=inputs[2].dtype)
 
     def get_config(self):
         config = super().get_config()
