@@ -31,7 +31,8 @@ setup(
     install_requires=read_requirements("requirements.txt"),
     entry_points={"console_scripts": ["mrcnn = mrcnn.cli:main"]},
     extras_require={
-        "dev": ["pytest>=8", "pytest-xdist>=3.5"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
+                "ipykernel>=6.29"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
