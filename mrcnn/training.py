@@ -145,7 +145,12 @@ class Trainer(keras.Model):
     def _update(self, total, parts):
         for tracker, value in zip(self.trackers, [total] + parts):
             tracker.update_state(value)
-        return {t.name: t.result() for t in self.trackers}
+        logs = {t.name: t.result() for t in self.trackers}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces each per-replica log with MEAN along axis 0 under
+            # a multi-worker strategy, which a scalar does not have.
+            logs = {k: v[None] for k, v in logs.items()}
+        return logs
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
