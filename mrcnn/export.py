@@ -43,6 +43,7 @@ import tensorflow as tf
 
 from mrcnn import utils
 from mrcnn.config import BUILTIN_BACKBONES
+from mrcnn.data.images import LUMA_WEIGHTS_16
 
 SERVING_DEFAULT = "serving_default"
 SERVING_IMAGES = "serving_images"
@@ -54,37 +55,43 @@ OUTPUT_KEYS = ("num_detections", "detection_boxes", "detection_classes", "detect
 #  Preprocessing (mirrors utils.resize_image + mold_image)
 ############################################################
 
-def _resize_axis(x, axis, out_size):
-    """Bilinear resampling along one axis with scikit-image's conventions
-    (scipy.ndimage.zoom, grid_mode=True, mode "grid-constant" with 0 outside),
-    in float64. x: float64 tensor; axis: 1 or 2 of [B, H, W, C]."""
-    in_size = tf.shape(x, out_type=tf.int64)[axis]
+def _resize_coords(in_size, out_size):
+    """scipy.ndimage.zoom's (grid_mode=True) sample positions along one axis:
+    indices of the lower/upper neighbours in the input padded by one zero on
+    each side ("grid-constant" with cval 0), and their weights (float64)."""
+    in_size = tf.cast(in_size, tf.int64)
     factor = tf.cast(in_size, tf.float64) / tf.cast(out_size, tf.float64)
     coords = (tf.range(out_size, dtype=tf.float64) + 0.5) * factor - 0.5
     lower = tf.floor(coords)
     weight = coords - lower
     lower = tf.cast(lower, tf.int64)
-    # One zero sample on each side: index -1 and in_size read 0 (cval).
-    paddings = [[0, 0]] * 4
-    paddings[axis] = [1, 1]
-    padded = tf.pad(x, paddings)
     lo = tf.clip_by_value(lower + 1, 0, in_size + 1)
     hi = tf.clip_by_value(lower + 2, 0, in_size + 1)
-    shape = [1, 1, 1, 1]
-    shape[axis] = -1
-    weight = tf.reshape(weight, shape)
-    return (tf.gather(padded, lo, axis=axis) * (1.0 - weight) +
-            tf.gather(padded, hi, axis=axis) * weight)
+    return lo, hi, 1.0 - weight, weight
 
 
 def resize_images_graph(images, out_h, out_w):
     """`utils.resize(image, (out_h, out_w), preserve_range=True)` for a batch of
     same-size images, then truncated to the input dtype like resize_image.
 
+    Bit-exact with scikit-image (scipy.ndimage.zoom, order 1, grid_mode,
+    mode "grid-constant"): float64, and the four neighbour terms added in
+    scipy's order, each as (value * wy) * wx.
+
     images: [B, H, W, C] any real dtype. Returns [B, out_h, out_w, C], same dtype.
     """
     x = tf.cast(images, tf.float64)
-    out = _resize_axis(_resize_axis(x, 1, out_h), 2, out_w)
+    shape = tf.shape(x, out_type=tf.int64)
+    y_lo, y_hi, wy0, wy1 = _resize_coords(shape[1], out_h)
+    x_lo, x_hi, wx0, wx1 = _resize_coords(shape[2], out_w)
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    rows = [tf.gather(padded, y_lo, axis=1), tf.gather(padded, y_hi, axis=1)]
+    wy = [tf.reshape(wy0, [1, -1, 1, 1]), tf.reshape(wy1, [1, -1, 1, 1])]
+    wx = [tf.reshape(wx0, [1, 1, -1, 1]), tf.reshape(wx1, [1, 1, -1, 1])]
+    out = tf.zeros([], tf.float64)
+    for i in range(2):
+        for j, cols in enumerate((x_lo, x_hi)):
+            out = out + tf.gather(rows[i], cols, axis=2) * wy[i] * wx[j]
     # scikit-image clips the result to the input's value range (per image).
     lo = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
     hi = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
@@ -92,6 +99,55 @@ def resize_images_graph(images, out_h, out_w):
     if images.dtype.is_integer:
         out = tf.floor(out)
     return tf.cast(out, images.dtype)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def convert_channels_graph(image, channels):
+    """uint8 [H, W, c] (c in 1..4) -> uint8 [H, W, channels] with the rules of
+    mrcnn.data.images.to_model_image: gray is repeated to RGB, alpha dropped,
+    RGB(A) becomes PIL's "L" luminance for a 1-channel model; other channel
+    counts must match exactly."""
+    have = tf.shape(image)[-1]
+    if channels == 3:
+        out = tf.cond(have >= 3, lambda: image[..., :3],
+                      lambda: tf.repeat(image[..., :1], 3, axis=-1))
+    elif channels == 1:
+        def luminance():
+            rgb = tf.cast(image[..., :3], tf.int32)
+            y = (rgb[..., 0:1] * LUMA_WEIGHTS_16[0] + rgb[..., 1:2] * LUMA_WEIGHTS_16[1] +
+                 rgb[..., 2:3] * LUMA_WEIGHTS_16[2] + 32768) // 65536
+            return tf.cast(y, tf.uint8)
+        out = tf.cond(have >= 3, luminance, lambda: image[..., :1])
+    else:
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                have, channels, message="image channels differ from IMAGE_CHANNEL_COUNT")]):
+            out = tf.identity(image)
+    return tf.ensure_shape(out, [None, None, channels])
+
+
+def decode_image_graph(encoded, channels):
+    """Decode one JPEG/PNG/GIF/BMP/WebP string to uint8 [H, W, channels] as
+    mrcnn.data.images.read_image reads the file: JPEG with the accurate
+    integer DCT (libjpeg's default, what PIL uses), 16-bit PNG scaled by
+    x // 257, then convert_channels_graph."""
+    def jpeg():
+        image = tf.io.decode_jpeg(encoded, channels=0, dct_method="INTEGER_ACCURATE")
+        return tf.cast(image, tf.int32) * 257
+
+    def png():
+        # 8-bit PNGs come back scaled by 257, so // 257 below restores them.
+        return tf.cast(tf.io.decode_png(encoded, channels=0, dtype=tf.uint16), tf.int32)
+
+    def other():
+        image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
+        return tf.cast(image, tf.int32) * 257
+
+    is_png = tf.equal(tf.strings.substr(encoded, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+    image = tf.cond(tf.io.is_jpeg(encoded), jpeg, lambda: tf.cond(is_png, png, other))
+    image = tf.cast(image // 257, tf.uint8)
+    return convert_channels_graph(image, channels)
 
 
 def resize_params_graph(height, width, config):
@@ -117,8 +173,9 @@ def resize_params_graph(height, width, config):
             image_max = tf.maximum(h, w)
             scale = tf.where(tf.round(image_max * scale) > float(config.IMAGE_MAX_DIM),
                              float(config.IMAGE_MAX_DIM) / image_max, scale)
-    new_h = tf.cast(tf.round(h * scale), tf.int64)
-    new_w = tf.cast(tf.round(w * scale), tf.int64)
+    # At least one pixel, as utils.resize_image (extreme aspect ratios).
+    new_h = tf.maximum(tf.cast(tf.round(h * scale), tf.int64), 1)
+    new_w = tf.maximum(tf.cast(tf.round(w * scale), tf.int64), 1)
     if mode == "square":
         molded_h = molded_w = tf.constant(int(config.IMAGE_MAX_DIM), tf.int64)
     elif mode == "pad64":
@@ -347,8 +404,25 @@ class _Servable(object):
                                                config.RPN_ANCHOR_STRIDE)
             self.fixed_anchors = utils.norm_boxes(a, (side, side))
 
+    def _empty(self):
+        """The outputs of a batch of 0 images."""
+        n = int(self.config.DETECTION_MAX_INSTANCES)
+        masks = (tf.zeros([0, n, 0, 0], tf.uint8) if self.full_masks else
+                 tf.zeros([0, n] + list(self.config.MASK_SHAPE), tf.float32))
+        return {"num_detections": tf.zeros([0], tf.int32),
+                "detection_boxes": tf.zeros([0, n, 4], tf.float32),
+                "detection_classes": tf.zeros([0, n], tf.int32),
+                "detection_scores": tf.zeros([0, n], tf.float32),
+                "detection_masks": masks}
+
     def _run(self, resized, metas, original_hw):
-        """resized: uint8 [B, h, w, C] padded images; metas [B, META]."""
+        """resized: uint8 [B, h, w, C] padded images; metas [B, META]. A batch
+        of 0 images gives empty outputs (the network needs B >= 1)."""
+        return tf.cond(tf.shape(resized)[0] > 0,
+                       lambda: self._run_network(resized, metas, original_hw),
+                       self._empty)
+
+    def _run_network(self, resized, metas, original_hw):
         molded = mold_graph(resized, self.config)
         if self.fixed_anchors is not None:
             anchors = tf.constant(self.fixed_anchors)
@@ -382,14 +456,10 @@ class _Servable(object):
         so results equal detect()'s exactly (padding images to a common shape
         would change them near the borders).
         """
-        if self.channels not in (1, 3, 4):
-            raise ValueError("encoded images can only be decoded to 1, 3 or 4 channels; "
-                             "IMAGE_CHANNEL_COUNT = {}".format(self.channels))
         n = tf.shape(encoded)[0]
 
         def decode(i):
-            image = tf.io.decode_image(encoded[i], channels=self.channels,
-                                       expand_animations=False, dtype=tf.uint8)
+            image = decode_image_graph(encoded[i], self.channels)
             resized, meta = preprocess_graph(image[None], self.config)
             return resized, meta, tf.shape(image)[None, :2]
 

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import urllib.error
 import urllib.request
 import uuid
@@ -295,7 +294,10 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
             scale = max_dim / image_max
 
     if scale != 1:
-        image = resize(image, (round(h * scale), round(w * scale)), preserve_range=True)
+        # At least one pixel (matterport produced an empty image for extreme
+        # aspect ratios).
+        image = resize(image, (max(round(h * scale), 1), max(round(w * scale), 1)),
+                       preserve_range=True)
 
     if image.ndim == 2:
         padding = padding[:2]

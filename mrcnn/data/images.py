@@ -79,10 +79,16 @@ def _to_uint8(array, name):
         _where(name), array.dtype))
 
 
+# ITU-R 601 luma weights in 16-bit fixed point, rounded: PIL's "L" conversion.
+LUMA_WEIGHTS_16 = (19595, 38470, 7471)
+
+
 def _luminance(rgb):
-    """ITU-R 601 luma of uint8 [H, W, 3] as uint8 [H, W, 1] (PIL's "L")."""
-    weights = np.array([0.299, 0.587, 0.114], np.float32)
-    return np.rint(rgb[..., :3].astype(np.float32) @ weights)[..., None].astype(np.uint8)
+    """ITU-R 601 luma of uint8 [H, W, 3] as uint8 [H, W, 1], exactly PIL's
+    "L" conversion: (19595 R + 38470 G + 7471 B + 32768) >> 16."""
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    wr, wg, wb = LUMA_WEIGHTS_16
+    return ((wr * r + wg * g + wb * b + 32768) >> 16).astype(np.uint8)[..., None]
 
 
 def to_model_image(array, channels=3, name=None):
@@ -143,6 +149,22 @@ def _pil_to_array(image):
     return np.asarray(image)
 
 
+def _is_16bit_color_png(path):
+    """True for a PNG whose header says 16-bit RGB or RGBA."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return (len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+            and head[24] == 16 and head[25] in (2, 6))
+
+
+def _read_16bit_color_png(path):
+    import cv2
+    array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ValueError("OpenCV cannot decode it")
+    return array[..., [2, 1, 0, 3][:array.shape[-1]]]  # BGR(A) -> RGB(A)
+
+
 def read_image(path, channels=3, exif_transpose=False, name=None):
     """Read an image file as uint8 [H, W, channels] (see to_model_image).
 
@@ -173,10 +195,15 @@ def read_image(path, channels=3, exif_transpose=False, name=None):
             array = np.load(path, allow_pickle=False)
         else:
             try:
-                with Image.open(path) as image:
-                    if exif_transpose:
-                        image = ImageOps.exif_transpose(image)
-                    array = _pil_to_array(image)
+                if _is_16bit_color_png(path):
+                    # PIL opens 16-bit RGB(A) PNGs at 8 bits (high byte); keep
+                    # all 16 so the x // 257 rule applies as for gray ones.
+                    array = _read_16bit_color_png(path)
+                else:
+                    with Image.open(path) as image:
+                        if exif_transpose:
+                            image = ImageOps.exif_transpose(image)
+                        array = _pil_to_array(image)
             except (UnidentifiedImageError, OSError, ValueError):
                 if suffix not in _TIFF_SUFFIXES:
                     raise
