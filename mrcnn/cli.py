@@ -112,12 +112,29 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
     return model, names
 
 
-def load_dataset(fmt, path, images=None):
+def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None):
     """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
     annotation JSON file (coco, via; `images` is the image folder, default
     the JSON's), a folder of LabelMe JSON files, a folder of instance-label
     PNGs (folder; `images` is required, PATH/classes.json is the optional
-    class map) or, for shapes, a number of images ("200" or "200:SEED")."""
+    class map) or, for shapes, a number of images ("200" or "200:SEED").
+
+    class_names: the names the dataset must have, by class id with BG first
+        (e.g. the training set's or the model's): VIA and LabelMe classes are
+        put in that order; for any format a dataset with other classes is
+        refused, so validation and evaluation never compare mislabelled ids.
+    class_attribute: VIA region attribute holding the class name.
+    """
+    dataset = _load_dataset(fmt, path, images, class_names, class_attribute)
+    if class_names is not None and list(dataset.class_names) != list(class_names):
+        raise ValueError("{} has the classes {} but {} are expected (the training data's or "
+                         "the model's, in class id order)".format(
+                             path, list(dataset.class_names), list(class_names)))
+    return dataset
+
+
+def _load_dataset(fmt, path, images, class_names, class_attribute):
+    names = list(class_names[1:]) if class_names is not None else None
     if fmt not in DATASET_FORMATS:
         raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
             DATASET_FORMATS)))
@@ -140,10 +157,11 @@ def load_dataset(fmt, path, images=None):
         return load_coco_json(path, image_dir=images)
     if fmt == "via":
         from mrcnn.data.via import load_via_json
-        return load_via_json(path, image_dir=images)
+        return load_via_json(path, image_dir=images, class_attribute=class_attribute,
+                             class_names=names)
     if fmt == "labelme":
         from mrcnn.data.labelme import load_labelme_folder
-        return load_labelme_folder(path)
+        return load_labelme_folder(path, class_names=names)
     # folder: PATH holds the instance-label PNGs, --images the images; an
     # optional classes.json beside the masks is the class map.
     from mrcnn.data.folder import load_image_folder
@@ -207,13 +225,14 @@ def _detect(args):
         from mrcnn import visualize
         os.makedirs(args.save_dir, exist_ok=True)
         labels = names or ["class {}".format(i) for i in range(model.config.NUM_CLASSES)]
-        for path, image, r in zip(args.images, images, results):
-            out = os.path.join(args.save_dir,
-                               os.path.splitext(os.path.basename(path))[0] + ".png")
+        stems = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
+        if len(set(stems)) < len(stems):  # same file names in several folders
+            stems = ["{:03d}_{}".format(i, stem) for i, stem in enumerate(stems)]
+        for stem, image, r in zip(stems, images, results):
+            out = os.path.join(args.save_dir, stem + ".png")
             shown = image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, axis=-1)
             visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"], labels,
-                                        r["scores"], title=os.path.basename(path),
-                                        save_path=out)
+                                        r["scores"], title=stem, save_path=out)
         print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
     return 0
 
@@ -231,8 +250,9 @@ def _export(args):
 
 def _evaluate(args):
     from mrcnn.evaluate import evaluate_model, format_metrics
-    model, _ = load_model(args.model, args.config, parse_overrides(args.set))
-    dataset = load_dataset(args.format, args.dataset, args.images)
+    model, names = load_model(args.model, args.config, parse_overrides(args.set))
+    dataset = load_dataset(args.format, args.dataset, args.images, class_names=names,
+                           class_attribute=args.class_attribute)
     if model.config.NUM_CLASSES != dataset.num_classes:
         raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
             model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
@@ -248,8 +268,14 @@ def _evaluate(args):
 
 def _train(args):
     from mrcnn.model import MaskRCNN
-    train = load_dataset(args.format, args.train, args.train_images)
-    val = load_dataset(args.format, args.val, args.val_images) if args.val else None
+    output = args.output
+    if output and os.path.exists(os.path.join(output, "mask_rcnn.h5")) and not args.force:
+        raise FileExistsError("{} already holds a model; pick another --output or pass "
+                              "--force".format(output))
+    train = load_dataset(args.format, args.train, args.train_images,
+                         class_attribute=args.class_attribute)
+    val = load_dataset(args.format, args.val, args.val_images, class_names=train.class_names,
+                       class_attribute=args.class_attribute) if args.val else None
     overrides = parse_overrides(args.set)
     # NUM_CLASSES follows the data unless --set says otherwise (a config file
     # from another dataset keeps everything else).
@@ -280,7 +306,7 @@ def _train(args):
     model.train(train, val, learning_rate=args.learning_rate or config.LEARNING_RATE,
                 epochs=args.epochs, layers=args.layers, augmentation=augmentation,
                 verbose=0 if args.quiet else 1)
-    output = args.output or os.path.join(model.log_dir, "model")
+    output = output or os.path.join(model.log_dir, "model")
     model.save(output, class_names=train.class_names)
     print("wrote the trained model to {} (use it with mrcnn detect/evaluate/export "
           "--model {})".format(output, output))
@@ -291,9 +317,14 @@ def _download_weights(args):
     from mrcnn.pretrained import COCO_WEIGHTS_FILE, cache_dir, check_weight_file
     from mrcnn.utils import COCO_MODEL_URL, download_trained_weights
     target = args.output or os.path.join(cache_dir(), COCO_WEIGHTS_FILE)
-    if os.path.isdir(target):
+    if os.path.isdir(target) or target.endswith(os.sep):
         target = os.path.join(target, COCO_WEIGHTS_FILE)
     if os.path.exists(target) and not args.force:
+        try:
+            check_weight_file(target)
+        except ValueError as e:
+            raise ValueError("{} exists but is not usable ({}); pass --force to download it "
+                             "again".format(target, e)) from None
         print("{} already exists (--force downloads it again)".format(target))
         return 0
     download_trained_weights(target, verbose=0 if args.quiet else 1,
@@ -353,7 +384,10 @@ def build_parser():
                        help="training annotations: a JSON file (coco, via), a folder "
                             "(labelme, folder) or COUNT[:SEED] for shapes")
     train.add_argument("--train-images", help="image folder (default: beside the annotations)")
-    train.add_argument("--val", help="validation annotations, like --train")
+    train.add_argument("--val", help="validation annotations, like --train (same classes)")
+    train.add_argument("--class-attribute",
+                       help="via: the region attribute that holds the class name (default: "
+                            "one class, 'object')")
     train.add_argument("--val-images", help="validation image folder")
     train.add_argument("--config", help="Config JSON (Config.save) to start from; "
                                         "NUM_CLASSES follows the data unless --set")
@@ -376,6 +410,7 @@ def build_parser():
     train.add_argument("--logs", default="logs", help="log and checkpoint root (default logs)")
     train.add_argument("--output", help="model directory to write at the end "
                                         "(default: LOGS/<run>/model)")
+    train.add_argument("--force", action="store_true", help="overwrite an existing --output")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
 
@@ -388,6 +423,8 @@ def build_parser():
     evaluate.add_argument("--dataset", required=True,
                           help="annotations: JSON file, folder, or COUNT[:SEED] for shapes")
     evaluate.add_argument("--images", help="image folder (default: beside the annotations)")
+    evaluate.add_argument("--class-attribute",
+                          help="via: the region attribute that holds the class name")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
     evaluate.add_argument("--results", help="write the detections as COCO results JSON")
     evaluate.add_argument("--metrics", help="write the metrics as JSON")
@@ -446,8 +483,7 @@ def main(argv=None):
     except UsageError as e:
         print("mrcnn {}: error: {}".format(args.command, e), file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FileExistsError, ConnectionError,
-            NotImplementedError) as e:
+    except (ValueError, OSError, NotImplementedError) as e:
         print("mrcnn {}: error: {}".format(args.command, e), file=sys.stderr)
         return 1
 

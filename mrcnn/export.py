@@ -32,7 +32,6 @@ Exports are written to a temporary directory and renamed into place, so an
 interrupted export never damages an existing version.
 """
 
-import json
 import os
 import shutil
 import uuid
@@ -528,6 +527,11 @@ def export_saved_model(model, export_dir, version=1, full_masks=False, force=Fal
     config = model.config
     if class_names is None:
         class_names = getattr(model, "class_names", None)
+    if class_names is not None:
+        class_names = [str(n) for n in class_names]
+        if len(class_names) != config.NUM_CLASSES:
+            raise ValueError("{} class names for NUM_CLASSES = {}".format(
+                len(class_names), config.NUM_CLASSES))
     if config.IMAGE_RESIZE_MODE not in ("square", "pad64", "none"):
         raise ValueError("config.IMAGE_RESIZE_MODE = {!r} cannot be exported: use square, "
                          "pad64 or none".format(config.IMAGE_RESIZE_MODE))
@@ -555,8 +559,7 @@ def export_saved_model(model, export_dir, version=1, full_masks=False, force=Fal
         os.makedirs(extra, exist_ok=True)
         config.save(os.path.join(extra, "config.json"))
         if class_names is not None:
-            with open(os.path.join(extra, "class_names.json"), "w") as f:
-                json.dump(list(class_names), f, indent=1)
+            utils.write_json_atomic(os.path.join(extra, "class_names.json"), class_names)
         if os.path.exists(final):
             old = final + ".old-" + uuid.uuid4().hex[:8]
             os.rename(final, old)

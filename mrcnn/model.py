@@ -17,7 +17,6 @@ The pipeline, module by module: data (mrcnn.data) -> backbone/FPN
 """
 
 import datetime
-import json
 import logging
 import os
 import re
@@ -153,15 +152,11 @@ class _LossLayer(_Float32Layer):
 def read_class_names(directory):
     """The class names saved beside a model (`MaskRCNN.save(class_names=)`),
     or None if there are none."""
+    from mrcnn.data.coco import read_json
     path = os.path.join(directory, CLASS_NAMES_FILE)
     if not os.path.exists(path):
         return None
-    try:
-        with open(path) as f:
-            names = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError("{}: not valid JSON (line {}, column {}): {}".format(
-            path, e.lineno, e.colno, e.msg)) from None
+    names = read_json(path, what="class names file")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError("{}: expected a JSON list of class names".format(path))
     return names
@@ -373,15 +368,19 @@ class MaskRCNN(object):
         `load_weights(directory)` and `MaskRCNN.from_directory`), and the
         class names by class id if given (e.g. `dataset.class_names`; the
         command line's detect and export use them)."""
-        os.makedirs(directory, exist_ok=True)
-        weight_io.save_weights(self.keras_model, os.path.join(directory, WEIGHTS_FILE))
-        self.config.save(os.path.join(directory, CONFIG_FILE))
         if class_names is not None:
             class_names = [str(n) for n in class_names]
             if len(class_names) != self.config.NUM_CLASSES:
                 raise ValueError("save: {} class names for NUM_CLASSES = {}".format(
                     len(class_names), self.config.NUM_CLASSES))
-            utils.write_json_atomic(os.path.join(directory, CLASS_NAMES_FILE), class_names)
+        os.makedirs(directory, exist_ok=True)
+        weight_io.save_weights(self.keras_model, os.path.join(directory, WEIGHTS_FILE))
+        self.config.save(os.path.join(directory, CONFIG_FILE))
+        names_path = os.path.join(directory, CLASS_NAMES_FILE)
+        if class_names is not None:
+            utils.write_json_atomic(names_path, class_names)
+        elif os.path.exists(names_path):
+            os.remove(names_path)  # an earlier save's names would not belong to this model
         return directory
 
     def export(self, export_dir, version=1, full_masks=False, force=False, class_names=None,

@@ -181,4 +181,51 @@ def test_train_evaluate_detect_on_a_coco_export(demo_dir, tmp_path, capsys):
     assert set(metrics["per_class"]) == {c["name"] for c in CATEGORIES}
     image = os.path.join(image_dir, data["images"][0]["file_name"])
     assert main(["detect", "--model", model_dir, image, "--json",
-                 str(tmp_path / "d.json")]) == 0
+                 str(tmp_path / "d.json"), "--min-confidence", "0"]) == 0
+    with open(tmp_path / "d.json") as f:
+        (entry,) = json.load(f)
+    assert entry["image"] == image and entry["detections"]
+    names = {c["name"] for c in CATEGORIES}
+    assert all(d["class_name"] in names for d in entry["detections"])
+    # A second run to the same --output is refused before any training.
+    assert main(["train", "--format", "coco", "--train", json_path, "--output", model_dir,
+                 "--epochs", "1"]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_dataset_classes_follow_the_training_data(tmp_path):
+    """VIA classes from --class-attribute; a validation set or an evaluated
+    dataset with other classes is refused instead of silently mislabelled."""
+    import warnings
+
+    from mrcnn.cli import UsageError, load_dataset
+    from test_data_via import make_via_export
+    (tmp_path / "a").mkdir()
+    path, data = make_via_export(str(tmp_path / "a"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = load_dataset("via", path)
+        train = load_dataset("via", path, class_attribute="colour")
+        assert one.class_names == ["BG", "object"]
+        assert train.class_names == ["BG", "blue", "red"]
+        same = load_dataset("via", path, class_names=["BG", "red", "blue"],
+                            class_attribute="colour")
+        assert same.class_names == ["BG", "red", "blue"]  # the given order
+        with pytest.raises(ValueError, match="'red', which is not in class_names"):
+            load_dataset("via", path, class_names=["BG", "blue", "green"],
+                         class_attribute="colour")
+        # Formats whose classes come from the file itself are compared.
+    with pytest.raises(ValueError, match=r"'triangle'\] but \['BG', 'a', 'b', 'c'\]"):
+        load_dataset("shapes", "2", class_names=["BG", "a", "b", "c"])
+    with pytest.raises(UsageError, match="COUNT"):
+        load_dataset("shapes", "many")
+
+
+def test_detect_overlays_of_same_named_images_do_not_overwrite(demo_dir, tmp_path):
+    paths, _ = _shape_images(tmp_path, count=1)
+    (tmp_path / "other").mkdir()
+    twin = str(tmp_path / "other" / os.path.basename(paths[0]))
+    Image.open(paths[0]).save(twin)
+    assert main(["detect", "--model", os.path.join(demo_dir, "model"), paths[0], twin,
+                 "--save-dir", str(tmp_path / "overlays")]) == 0
+    assert sorted(os.listdir(tmp_path / "overlays")) == ["000_shapes0.png", "001_shapes0.png"]
