@@ -42,6 +42,13 @@ BENCHES = {
     "pipeline-poly1024": ("bench_pipeline", 1, 3, {"kind": "poly1024"}),
     "pipeline-poly1024-flip": ("bench_pipeline", 1, 3, {"kind": "poly1024", "flip": True}),
     "profile-detect-r50": ("bench_profile", 1, 2, {"backbone": "resnet50"}),
+    "train-fit-1rep": ("bench_train_fit", 2, 8, {"replicas": 1}),
+    "train-fit-2rep": ("bench_train_fit", 2, 8, {"replicas": 2}),
+    "train-fit-1rep-bf16": ("bench_train_fit", 2, 8, {"replicas": 1,
+                                                      "precision": "mixed_bfloat16"}),
+    "train-fit-2rep-bf16": ("bench_train_fit", 2, 8, {"replicas": 2,
+                                                      "precision": "mixed_bfloat16"}),
+    "train-fit-1rep-xla": ("bench_train_fit", 2, 8, {"replicas": 1, "xla": True}),
     "export-r50": ("bench_export", 2, 5, {"backbone": "resnet50"}),
 }
 DEFAULT_ALL = list(BENCHES)
@@ -388,6 +395,68 @@ def bench_train(a, warmup, runs, layers):
         losses_finite=bool(all(np.isfinite(v) for d in losses for v in d.values())),
         losses_first=losses[0], losses_last=losses[-1], loss_names=["loss"] + list(LOSS_NAMES),
         versions=versions())
+
+
+def bench_train_fit(a, warmup, runs, replicas, precision=None, xla=False):
+    """Training throughput through MaskRCNN.train (fit, tf.data pipeline,
+    tf.distribute): shapes 256x256, ResNet-50, layers "all", global batch 2
+    (IMAGES_PER_GPU = 2 / replicas); `replicas` > 1 = MirroredStrategy over
+    that many logical CPU devices sharing the same cores."""
+    import numpy as np
+    tf = init_tf(a.threads, a.inter)
+    if replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    import keras
+    from mrcnn.data.shapes import ShapesDataset
+    from mrcnn.model import MaskRCNN
+
+    base = shapes_train_config()
+
+    class Cfg(type(base)):
+        GPU_COUNT = replicas
+        IMAGES_PER_GPU = 2 // replicas
+        STEPS_PER_EPOCH = warmup + runs
+        VALIDATION_STEPS = 0
+        MIXED_PRECISION = precision
+        XLA = xla
+    cfg = Cfg()
+    ds = ShapesDataset()
+    ds.load_shapes(16, 256, 256, seed=bl.SEED)
+    ds.prepare()
+    times = []
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+    keras.utils.set_random_seed(bl.SEED)
+    rec = base_record("train-fit-%drep%s%s" % (replicas, "-bf16" if precision else "",
+                                               "-xla" if xla else ""), a,
+                      task="train_throughput", replicas=replicas,
+                      precision=precision or "float32", xla=xla, backbone=cfg.BACKBONE,
+                      image="256x256", global_batch=2, layers="all",
+                      what="MaskRCNN.train(...) step times from a Keras callback "
+                           "(fit + tf.data; first `warmup` steps dropped)",
+                      warmup=warmup, runs=runs, versions=versions())
+    with tempfile.TemporaryDirectory() as logdir:
+        model = MaskRCNN("training", cfg, logdir)
+        try:
+            model.train(ds, None, learning_rate=1e-3, epochs=1, layers="all", verbose=0,
+                        custom_callbacks=[StepTimer()])
+        except Exception as e:  # noqa: BLE001 - e.g. ops without XLA kernels
+            rec["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:300])
+            return rec
+    steady = times[warmup:]
+    rec["step_s"] = {"min": round(min(steady), 4), "median": round(float(np.median(steady)), 4),
+                     "all": [round(t, 4) for t in steady]}
+    rec["first_step_s"] = round(times[0], 2)
+    rec["images_per_s"] = {"at_min": round(2 / min(steady), 3),
+                           "at_median": round(2 / float(np.median(steady)), 3)}
+    return rec
 
 
 class PolygonDataset(object):

@@ -80,4 +80,10 @@ def test_detections_close_to_float32(saved_model, precision):
         overlaps = utils.compute_overlaps(a["rois"].astype(np.float32),
                                           b["rois"].astype(np.float32))
         assert overlaps.max(axis=1).min() > 0.8, overlaps
-        np.testing.assert_allclose(np.sort(a["scores"]), np.sort(b["scores"]), atol=0.05)
+        # bfloat16 keeps ~3 significant digits: scores of this briefly
+        # trained model move by a few hundredths, confident ones less.
+        np.testing.assert_allclose(np.sort(a["scores"]), np.sort(b["scores"]), atol=0.1)
+        match = overlaps.argmax(axis=1)
+        confident = a["scores"] >= 0.8
+        np.testing.assert_allclose(a["scores"][confident], b["scores"][match[confident]],
+                                   atol=0.03)
