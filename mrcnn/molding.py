@@ -127,7 +127,8 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
     boxes = utils.denorm_boxes(boxes, original_image_shape[:2])
 
     # Boxes can collapse to nothing, e.g. early in training.
-    keep = np.where((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0)[0]
+    heights = boxes[:, 2].astype(np.int64) - boxes[:, 0]
+    keep = np.where(heights * (boxes[:, 3] - boxes[:, 1]) > 0)[0]
     if keep.shape[0] < n:
         boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
         n = class_ids.shape[0]

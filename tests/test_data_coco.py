@@ -262,6 +262,11 @@ def test_annotation_errors_name_the_annotation(tmp_path, export):
                                               r"mask size 90x128 differs from the image's "
                                               r"96x128"):
         load_coco_json(path, image_dir)
+    for garbage in ("garbage!!", ""):
+        path = broken(lambda d: d["annotations"][2]["segmentation"].update(counts=garbage))
+        with pytest.raises(AnnotationError, match="annotation 3 has a compressed RLE that "
+                                                  "cannot be decoded"):
+            load_coco_json(path, image_dir)
     path = broken(lambda d: d["images"][1].pop("file_name"))
     with pytest.raises(AnnotationError, match=r"images\[1\] has no 'file_name'"):
         load_coco_json(path, image_dir)

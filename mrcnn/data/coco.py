@@ -536,6 +536,22 @@ def _clean_segmentation(ann, where, path, height, width, problems):
         elif not isinstance(counts, str):
             raise AnnotationError("{}: {} has RLE counts of type {}; expected a list of ints "
                                   "or a string".format(path, where, type(counts).__name__))
+        elif height is None or list(size) == [height, width]:
+            # (A size that differs from the image's is reported later, with
+            # the image.) Decode it once now: a corrupt string would
+            # otherwise fail at training time without naming the file.
+            from pycocotools import mask as mask_util
+            try:
+                counts.encode("ascii")
+                decoded = mask_util.decode({"size": list(size), "counts": counts.encode()})
+            except Exception as e:  # pycocotools raises bare ValueErrors
+                raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded: "
+                                      "{}".format(path, where, e)) from None
+            # pycocotools decodes some invalid strings (e.g. "") into garbage
+            # values instead of failing; a valid mask is 0/1.
+            if decoded.shape[:2] != tuple(size) or decoded.max(initial=0) > 1:
+                raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded "
+                                      "to a {}x{} mask".format(path, where, size[0], size[1]))
         return out
     if segm:  # polygons
         if not isinstance(segm, list):

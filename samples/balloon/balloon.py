@@ -39,6 +39,7 @@ if ROOT_DIR not in sys.path:
 
 from mrcnn import utils  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
+from mrcnn.data.images import read_image  # noqa: E402
 from mrcnn.data.via import ViaDataset  # noqa: E402
 
 # COCO-trained weights (downloaded on first use).
@@ -154,10 +155,7 @@ def detect_and_color_splash(model, image_path=None, video_path=None, output_dir=
     os.makedirs(output_dir, exist_ok=True)
     if image_path:
         print("Running on {}".format(image_path))
-        image = skimage.io.imread(image_path)
-        if image.ndim == 2:
-            image = np.stack([image] * 3, axis=-1)
-        image = image[..., :3]
+        image = read_image(image_path)  # any image kind -> 8-bit RGB
         r = model.detect([image], verbose=1)[0]
         file_name = os.path.join(output_dir, "splash_{}.png".format(stamp))
         skimage.io.imsave(file_name, color_splash(image, r["masks"]), check_contrast=False)

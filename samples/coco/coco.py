@@ -95,11 +95,31 @@ def image_folder(subset):
 
 
 def _download_and_unzip(url, zip_path, target_dir):
+    """Download a zip and unpack it into target_dir. Unpacking goes to a
+    temporary folder first and its entries are renamed into place, so an
+    interrupted run never leaves a half-filled image folder that the next
+    run would take as complete."""
+    import shutil
+    import uuid
     print("Downloading " + url)
     utils.download_file(url, zip_path, verbose=0)
     print("Unzipping " + zip_path)
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(target_dir)  # zipfile drops absolute and ".." path parts
+    tmp = os.path.join(target_dir, ".unzip-{}".format(uuid.uuid4().hex[:8]))
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(tmp)  # zipfile drops absolute and ".." path parts
+        for name in os.listdir(tmp):
+            dest = os.path.join(target_dir, name)
+            if os.path.isdir(dest) and os.path.isdir(os.path.join(tmp, name)):
+                # e.g. annotations/ already there: move the new files into it
+                for inner in os.listdir(os.path.join(tmp, name)):
+                    os.replace(os.path.join(tmp, name, inner), os.path.join(dest, inner))
+            else:
+                if os.path.isdir(dest):
+                    shutil.rmtree(dest)  # an empty or partial folder of an earlier run
+                os.replace(os.path.join(tmp, name), dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     os.remove(zip_path)
 
 
