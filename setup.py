@@ -18,6 +18,10 @@ def read_version():
         return re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
 
 
+# The API reference (mkdocs.yml; tests/test_docs.py builds it with --strict).
+DOCS_REQUIREMENTS = ["mkdocs>=1.6.1,<2", "mkdocstrings>=1.0.8", "mkdocstrings-python>=2.0.11"]
+
+
 setup(
     # "mrcnn" on PyPI is an unrelated placeholder; the import name stays mrcnn.
     name="mask-rcnn-keras3",
@@ -32,7 +36,8 @@ setup(
     entry_points={"console_scripts": ["mrcnn = mrcnn.cli:main"]},
     extras_require={
         "dev": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
-                "ipykernel>=6.29"],
+                "ipykernel>=6.29"] + DOCS_REQUIREMENTS,
+        "docs": DOCS_REQUIREMENTS,
     },
     classifiers=[
         "Programming Language :: Python :: 3",

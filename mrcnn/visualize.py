@@ -239,8 +239,9 @@ def display_images(images, titles=None, cols=4, cmap=None, norm=None,
             as ``uint8``.
         titles: optional list of titles, one per image (default: empty).
         cols: images per row.
-        cmap, norm, interpolation: passed to ``imshow`` (useful for
-            single-channel images).
+        cmap: passed to ``imshow`` (useful for single-channel images).
+        norm: passed to ``imshow``.
+        interpolation: passed to ``imshow``.
         save_path: if given, save the figure there and close it instead of
             calling ``plt.show()``.
 
@@ -412,7 +413,8 @@ def draw_boxes(image, boxes=None, refined_boxes=None,
         captions: ``N`` strings, written on the refined box if given.
         visibilities: ``N`` values 0 (gray, faint), 1 (dotted) or 2 (solid)
             saying how prominent each box is; refined boxes are skipped for 0.
-        title, ax: as in :func:`display_instances`.
+        title: as in :func:`display_instances`.
+        ax: as in :func:`display_instances`.
         save_path: save the figure there (closing it when created here).
 
     At least one of ``boxes`` and ``refined_boxes`` is needed. Returns the

@@ -20,7 +20,8 @@ class ProposalLayer(keras.layers.Layer):
         nms_threshold: IoU above which a lower-scored box is suppressed.
         config: a Config (matterport's signature); supplies PRE_NMS_LIMIT and
             RPN_BBOX_STD_DEV unless they are given explicitly.
-        pre_nms_limit, rpn_bbox_std_dev: explicit values (for get_config).
+        pre_nms_limit: explicit PRE_NMS_LIMIT (for get_config).
+        rpn_bbox_std_dev: explicit RPN_BBOX_STD_DEV (for get_config).
 
     Inputs:
         rpn_probs: [batch, num_anchors, (bg prob, fg prob)]
