@@ -719,11 +719,21 @@ class MaskRCNN(object):
         outputs: list of (name, tensor): Keras tensors of self.keras_model,
             e.g. ("proposals", model.keras_model.get_layer("ROI").output).
         Returns an OrderedDict name -> numpy array.
+
+        The heads run on [batch * rois, ...] inside; the output of their last
+        layer (e.g. ``get_layer("mrcnn_mask").output``) is returned as
+        [batch, rois, ...], as in matterport.
         """
         outputs = OrderedDict(outputs)
         for key, value in outputs.items():
             if value is None:
                 raise ValueError("run_graph: output {!r} is None".format(key))
+        # A head's last layer: give its [batch, rois, ...] view (heads.UnfoldRois).
+        unfolded = {}
+        for layer in self.keras_model.layers:
+            if type(layer).__name__ == "UnfoldRois" and len(layer._inbound_nodes) == 1:
+                unfolded[id(layer.input)] = layer.output
+        outputs = OrderedDict((k, unfolded.get(id(v), v)) for k, v in outputs.items())
         sub = keras.Model(self.keras_model.inputs, list(outputs.values()))
         if image_metas is None:
             molded_images, image_metas, _ = self.mold_inputs(images)
