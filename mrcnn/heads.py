@@ -33,7 +33,13 @@ class FoldRois(_Reshaper):
     """[batch, rois, ...] -> [batch * rois, ...]."""
 
     def call(self, x):
-        return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
+        # Keep the static sizes of the trailing axes (the layers after it,
+        # e.g. WindowConv2D, use them).
+        dynamic = tf.shape(x)
+        shape = [-1] + [d if d is not None else dynamic[i + 2]
+                        for i, d in enumerate(x.shape[2:])]
+        return tf.reshape(x, tf.stack(shape) if any(
+            isinstance(d, tf.Tensor) for d in shape) else shape)
 
     def compute_output_shape(self, input_shape):
         b, n = input_shape[0], input_shape[1]
@@ -78,6 +84,38 @@ class AnchorsReshape(_Reshaper):
         config = super().get_config()
         config.update(k=self.k)
         return config
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class WindowConv2D(KL.Conv2D):
+    """A "valid" Conv2D whose kernel covers its whole input (the box head's
+    7x7 and 1x1 "fully connected" convs), computed as one matrix product.
+
+    Same weights, names and outputs as KL.Conv2D (matterport's weight files
+    load unchanged); a matmul is up to 2x faster than the conv kernel for
+    this shape, forward and backward.
+
+    Input: [N, kh, kw, channels] with (kh, kw) = kernel_size.
+    Output: [N, 1, 1, filters].
+    """
+
+    def call(self, inputs):
+        kh, kw = self.kernel_size
+        if (inputs.shape[1], inputs.shape[2]) != (kh, kw) or self.padding != "valid":
+            return super().call(inputs)
+        flat = tf.reshape(inputs, [-1, kh * kw * inputs.shape[-1]])
+        kernel = tf.reshape(self.kernel, [-1, self.filters])
+        x = tf.matmul(flat, tf.cast(kernel, flat.dtype))
+        if self.use_bias:
+            x = tf.nn.bias_add(x, tf.cast(self.bias, x.dtype))
+        if self.activation is not None:
+            x = self.activation(x)
+        return tf.reshape(x, [-1, 1, 1, self.filters])
+
+
+# Code that picks layers by class name (matterport's inspect_weights notebook
+# filters on "Conv2D") keeps seeing these as Conv2D layers.
+WindowConv2D.__name__ = WindowConv2D.__qualname__ = "Conv2D"
 
 
 def build_rpn_model(anchor_stride, anchors_per_location, depth):
@@ -125,11 +163,11 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")(
         [rois, image_meta] + feature_maps)
     x = FoldRois()(x)
-    x = KL.Conv2D(fc_layers_size, (pool_size, pool_size), padding="valid",
-                  name="mrcnn_class_conv1")(x)
+    x = WindowConv2D(fc_layers_size, (pool_size, pool_size), padding="valid",
+                     name="mrcnn_class_conv1")(x)
     x = BatchNorm(train_bn=train_bn, name="mrcnn_class_bn1")(x)
     x = KL.Activation("relu")(x)
-    x = KL.Conv2D(fc_layers_size, (1, 1), name="mrcnn_class_conv2")(x)
+    x = WindowConv2D(fc_layers_size, (1, 1), name="mrcnn_class_conv2")(x)
     x = BatchNorm(train_bn=train_bn, name="mrcnn_class_bn2")(x)
     x = KL.Activation("relu")(x)
     shared = UnfoldRois(num_rois, name="pool_squeeze")(KL.Reshape((fc_layers_size,))(x))

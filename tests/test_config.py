@@ -146,3 +146,12 @@ def test_saved_config_is_readable_by_others(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_xla_is_refused_with_the_reason():
+    class C(Config):
+        NAME = "x"
+        NUM_CLASSES = 2
+        XLA = True
+    with pytest.raises(ValueError, match=r"C\.XLA = True: .*no XLA kernels"):
+        C()

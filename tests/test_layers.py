@@ -746,3 +746,27 @@ def test_layers_symbolic_output_shapes_and_dtypes():
     class_probs, class_deltas = keras.Input((None, 4)), keras.Input((None, 4, 4))
     out = DetectionLayer(config)([boxes, class_probs, class_deltas, meta])
     assert tuple(out.shape) == (None, config.DETECTION_MAX_INSTANCES, 6)
+
+
+def test_window_conv_equals_conv2d():
+    """The box head's 7x7 / 1x1 "FC" convs as a matmul: same outputs and
+    gradients as KL.Conv2D with the same weights."""
+    import keras
+    import tensorflow as tf
+
+    from mrcnn.heads import WindowConv2D
+    rng = np.random.default_rng(0)
+    for kernel, shape in (((7, 7), (5, 7, 7, 16)), ((1, 1), (4, 1, 1, 8)),
+                          ((3, 3), (2, 6, 6, 4))):  # the last: not a window, plain conv
+        x = tf.constant(rng.normal(size=shape).astype(np.float32))
+        conv = keras.layers.Conv2D(12, kernel, padding="valid", activation="relu")
+        window = WindowConv2D(12, kernel, padding="valid", activation="relu")
+        conv.build(shape)
+        window.build(shape)
+        window.set_weights(conv.get_weights())
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            a, b = conv(x), window(x)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+        for ga, gb in zip(tape.gradient(a, [x, conv.kernel]), tape.gradient(b, [x, window.kernel])):
+            np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-4, atol=1e-4)
