@@ -37,6 +37,9 @@ BENCHES = {
                                                "name": "detect-r50-bf16"}),
     "train-heads": ("bench_train", 3, 7, {"layers": "heads"}),
     "train-all": ("bench_train", 3, 7, {"layers": "all"}),
+    "train-heads-bf16": ("bench_train", 3, 7, {"layers": "heads",
+                                               "precision": "mixed_bfloat16"}),
+    "train-all-bf16": ("bench_train", 3, 7, {"layers": "all", "precision": "mixed_bfloat16"}),
     "pipeline-shapes256": ("bench_pipeline", 1, 5, {"kind": "shapes256"}),
     "pipeline-coco1024": ("bench_pipeline", 1, 3, {"kind": "coco1024"}),
     "pipeline-poly1024": ("bench_pipeline", 1, 3, {"kind": "poly1024"}),
@@ -338,8 +341,9 @@ def _training_batches(cfg, n, seed, count=16):
     return batches
 
 
-def bench_train(a, warmup, runs, layers):
-    """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer."""
+def bench_train(a, warmup, runs, layers, precision=None):
+    """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer
+    (precision: config.MIXED_PRECISION, e.g. "mixed_bfloat16")."""
     import numpy as np
     init_tf(a.threads, a.inter)
     import keras
@@ -348,6 +352,8 @@ def bench_train(a, warmup, runs, layers):
     from mrcnn.training import LAYER_REGEX, Trainer, make_optimizer
 
     cfg = shapes_train_config()
+    if precision:
+        cfg.MIXED_PRECISION = precision
     batches = _training_batches(cfg, warmup + runs, bl.SEED)
     keras.utils.set_random_seed(bl.SEED)
     with tempfile.TemporaryDirectory() as logdir:
@@ -378,7 +384,9 @@ def bench_train(a, warmup, runs, layers):
         lat = bl.time_it(step, max(warmup - 1, 0), runs)
     trainable = int(sum(np.prod(w.shape) for w in model.keras_model.trainable_weights))
     return base_record(
-        "train-" + layers, a, task="train_step",
+        "train-" + layers + ("-bf16" if precision == "mixed_bfloat16" else
+                             "-" + precision if precision else ""), a, task="train_step",
+        precision=precision or "float32",
         what="Trainer.train_function(iter([7-array numpy batch])) = one fit() step; SGD+momentum, "
              "clipnorm, L2 decay",
         backbone=cfg.BACKBONE, image="256x256", batch=cfg.BATCH_SIZE, layers=layers,
