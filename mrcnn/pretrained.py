@@ -72,3 +72,18 @@ def check_weight_file(path):
         raise ValueError("the download is not an HDF5 weight file ({})".format(e)) from None
     if not ok:
         raise ValueError("the download is an HDF5 file without Keras layer weights")
+
+
+def resolve_weights(model, spec, coco_path=None):
+    """The weight file meant by a samples' --weights/--model value: "coco"
+    (matterport's COCO weights at `coco_path`, default the cache's,
+    downloaded when missing), "last" (model.find_last()), "imagenet"
+    (model.get_imagenet_weights()) or a path, returned unchanged."""
+    name = str(spec).lower()
+    if name == "coco":
+        return coco_weights_path(coco_path, download=True)
+    if name == "last":
+        return model.find_last()
+    if name == "imagenet":
+        return model.get_imagenet_weights()
+    return spec

@@ -37,7 +37,8 @@ ROOT_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 if ROOT_DIR not in sys.path:
     sys.path.append(ROOT_DIR)  # to find this checkout's mrcnn when it is not installed
 
-from mrcnn import utils  # noqa: E402
+from mrcnn import utils  # noqa: E402,F401  (matterport samples import it)
+from mrcnn.pretrained import resolve_weights  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.images import read_image  # noqa: E402
 from mrcnn.data.via import ViaDataset  # noqa: E402
@@ -213,17 +214,9 @@ def build_parser():
 
 
 def weights_path(model, weights):
-    """The file of a --weights value ('coco' downloads it when missing)."""
-    name = weights.lower()
-    if name == "coco":
-        if not os.path.exists(COCO_WEIGHTS_PATH):
-            utils.download_trained_weights(COCO_WEIGHTS_PATH)
-        return COCO_WEIGHTS_PATH
-    if name == "last":
-        return model.find_last()
-    if name == "imagenet":
-        return model.get_imagenet_weights()
-    return weights
+    """The weights file of a command-line value: 'coco' (downloaded to
+    COCO_WEIGHTS_PATH when missing), 'last', 'imagenet' or a path."""
+    return resolve_weights(model, weights, coco_path=COCO_WEIGHTS_PATH)
 
 
 def main(argv=None):

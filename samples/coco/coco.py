@@ -44,6 +44,7 @@ if ROOT_DIR not in sys.path:
     sys.path.append(ROOT_DIR)  # to find this checkout's mrcnn when it is not installed
 
 from mrcnn import utils  # noqa: E402
+from mrcnn.pretrained import resolve_weights  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.coco import (CocoFormatDataset, ann_to_mask, ann_to_rle,  # noqa: E402,F401
                              build_coco_results, evaluate_coco)
@@ -255,17 +256,9 @@ def build_parser():
 
 
 def model_path(model, name):
-    """The weights file of a --model value ('coco' downloads it if missing)."""
-    lower = name.lower()
-    if lower == "coco":
-        if not os.path.exists(COCO_MODEL_PATH):
-            utils.download_trained_weights(COCO_MODEL_PATH)
-        return COCO_MODEL_PATH
-    if lower == "last":
-        return model.find_last()
-    if lower == "imagenet":
-        return model.get_imagenet_weights()
-    return name
+    """The weights file of a command-line value: 'coco' (downloaded to
+    COCO_MODEL_PATH when missing), 'last', 'imagenet' or a path."""
+    return resolve_weights(model, name, coco_path=COCO_MODEL_PATH)
 
 
 def main(argv=None):
