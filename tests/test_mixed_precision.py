@@ -57,7 +57,7 @@ def saved_model(tmp_path_factory):
     d = SquareDataset()
     d.load(6)
     config = TinyConfig()
-    config.STEPS_PER_EPOCH = 50
+    config.STEPS_PER_EPOCH = 120  # trained enough that boxes are stable
     config.VALIDATION_STEPS = 0
     model = MaskRCNN("training", config, str(tmp_path_factory.mktemp("logs")))
     model.train(d, None, learning_rate=0.003, epochs=1, layers="all", verbose=0)
@@ -66,24 +66,32 @@ def saved_model(tmp_path_factory):
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_detections_close_to_float32(saved_model, precision):
+    """Confident detections agree; those near the confidence threshold may
+    appear in one precision only, so each side's confident detections
+    (>= 0.8) must be found in the other's (>= 0.5)."""
     directory, d = saved_model
     kw = dict(DETECTION_MIN_CONFIDENCE=0.5, DETECTION_MAX_INSTANCES=8)
     ref = MaskRCNN.from_directory(directory, **kw)
     mixed = MaskRCNN.from_directory(directory, MIXED_PRECISION=precision, **kw)
     assert mixed.config.MIXED_PRECISION == precision
+    confident_total = 0
     for image_id in range(3):
         image = d.load_image(image_id)
         a = ref.detect([image])[0]
         b = mixed.detect([image])[0]
-        assert len(a["class_ids"]) > 0
-        np.testing.assert_array_equal(np.sort(a["class_ids"]), np.sort(b["class_ids"]))
-        overlaps = utils.compute_overlaps(a["rois"].astype(np.float32),
-                                          b["rois"].astype(np.float32))
-        assert overlaps.max(axis=1).min() > 0.8, overlaps
-        # bfloat16 keeps ~3 significant digits: scores of this briefly
-        # trained model move by a few hundredths, confident ones less.
-        np.testing.assert_allclose(np.sort(a["scores"]), np.sort(b["scores"]), atol=0.1)
-        match = overlaps.argmax(axis=1)
-        confident = a["scores"] >= 0.8
-        np.testing.assert_allclose(a["scores"][confident], b["scores"][match[confident]],
-                                   atol=0.03)
+        for x, y in ((a, b), (b, a)):
+            confident = np.where(x["scores"] >= 0.8)[0]
+            confident_total += len(confident)
+            if not len(confident):
+                continue
+            assert len(y["class_ids"]) > 0
+            overlaps = utils.compute_overlaps(x["rois"][confident].astype(np.float32),
+                                              y["rois"].astype(np.float32))
+            match = overlaps.argmax(axis=1)
+            assert overlaps.max(axis=1).min() > 0.8, overlaps
+            np.testing.assert_array_equal(x["class_ids"][confident], y["class_ids"][match])
+            # bfloat16 keeps ~3 significant digits: confident scores move by
+            # well under a hundredth.
+            np.testing.assert_allclose(x["scores"][confident], y["scores"][match], atol=0.03)
+    assert confident_total >= 6  # the trained model finds its objects
+
