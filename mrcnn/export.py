@@ -54,19 +54,35 @@ OUTPUT_KEYS = ("num_detections", "detection_boxes", "detection_classes", "detect
 #  Preprocessing (mirrors utils.resize_image + mold_image)
 ############################################################
 
+# Grappler (TensorFlow's graph optimizer, which also runs inside TF Serving)
+# re-associates chains of Mul/Add (hoisting common factors, minimising
+# broadcasts, folding constants), which changes float64 rounding and so the
+# truncated pixels. These ops compute the same values but are not rewritten:
+# MulNoNan(x, y) is x * y for finite x, and a cumulative sum over a stacked
+# axis adds its terms strictly in order.
+def _mul(x, y):
+    return tf.math.multiply_no_nan(x, y)
+
+
+def _sum_in_order(terms):
+    return tf.math.cumsum(tf.stack(terms), axis=0)[-1]
+
+
 def _resize_coords(in_size, out_size):
     """scipy.ndimage.zoom's (grid_mode=True) sample positions along one axis:
     indices of the lower/upper neighbours in the input padded by one zero on
     each side ("grid-constant" with cval 0), and their weights (float64)."""
     in_size = tf.cast(in_size, tf.int64)
     factor = tf.cast(in_size, tf.float64) / tf.cast(out_size, tf.float64)
-    coords = (tf.range(out_size, dtype=tf.float64) + 0.5) * factor - 0.5
+    half = tf.fill([tf.cast(out_size, tf.int32)], tf.constant(0.5, tf.float64))
+    coords = _sum_in_order([_mul(_sum_in_order([tf.range(out_size, dtype=tf.float64), half]),
+                                 factor), -half])
     lower = tf.floor(coords)
-    weight = coords - lower
+    weight = _sum_in_order([coords, -lower])
     lower = tf.cast(lower, tf.int64)
     lo = tf.clip_by_value(lower + 1, 0, in_size + 1)
     hi = tf.clip_by_value(lower + 2, 0, in_size + 1)
-    return lo, hi, 1.0 - weight, weight
+    return lo, hi, _sum_in_order([tf.ones_like(weight), -weight]), weight
 
 
 def resize_images_graph(images, out_h, out_w):
@@ -87,10 +103,13 @@ def resize_images_graph(images, out_h, out_w):
     rows = [tf.gather(padded, y_lo, axis=1), tf.gather(padded, y_hi, axis=1)]
     wy = [tf.reshape(wy0, [1, -1, 1, 1]), tf.reshape(wy1, [1, -1, 1, 1])]
     wx = [tf.reshape(wx0, [1, 1, -1, 1]), tf.reshape(wx1, [1, 1, -1, 1])]
-    out = tf.zeros([], tf.float64)
+    terms = []
     for i in range(2):
         for j, cols in enumerate((x_lo, x_hi)):
-            out = out + tf.gather(rows[i], cols, axis=2) * wy[i] * wx[j]
+            value = tf.gather(rows[i], cols, axis=2)
+            terms.append(_mul(_mul(value, tf.broadcast_to(wy[i], tf.shape(value))),
+                              tf.broadcast_to(wx[j], tf.shape(value))))
+    out = _sum_in_order(terms)
     # scikit-image clips the result to the input's value range (per image).
     lo = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
     hi = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
@@ -170,11 +189,11 @@ def resize_params_graph(height, width, config):
             scale = tf.maximum(scale, float(config.IMAGE_MIN_SCALE))
         if mode == "square":
             image_max = tf.maximum(h, w)
-            scale = tf.where(tf.round(image_max * scale) > float(config.IMAGE_MAX_DIM),
+            scale = tf.where(tf.round(_mul(image_max, scale)) > float(config.IMAGE_MAX_DIM),
                              float(config.IMAGE_MAX_DIM) / image_max, scale)
     # At least one pixel, as utils.resize_image (extreme aspect ratios).
-    new_h = tf.maximum(tf.cast(tf.round(h * scale), tf.int64), 1)
-    new_w = tf.maximum(tf.cast(tf.round(w * scale), tf.int64), 1)
+    new_h = tf.maximum(tf.cast(tf.round(_mul(h, scale)), tf.int64), 1)
+    new_w = tf.maximum(tf.cast(tf.round(_mul(w, scale)), tf.int64), 1)
     if mode == "square":
         molded_h = molded_w = tf.constant(int(config.IMAGE_MAX_DIM), tf.int64)
     elif mode == "pad64":
@@ -222,9 +241,15 @@ def preprocess_graph(images, config):
 
 
 def mold_graph(resized, config):
-    """uint8 images -> float32 minus config.MEAN_PIXEL (mold_image)."""
-    return tf.cast(resized, tf.float32) - tf.constant(
-        np.asarray(config.MEAN_PIXEL, np.float32))
+    """uint8 images -> float32 minus config.MEAN_PIXEL, bit-exact with
+    mold_image + the float32 conversion in detect(): NumPy subtracts a
+    float64 MEAN_PIXEL in float64 and the result is rounded to float32
+    (a float32 subtraction differs in the last bit, and a trained network
+    can turn that into different scores)."""
+    mean = np.asarray(config.MEAN_PIXEL)
+    dtype = np.result_type(np.float32, mean.dtype)
+    x = tf.cast(resized, dtype) - tf.constant(mean.astype(dtype))
+    return tf.cast(x, tf.float32)
 
 
 ############################################################

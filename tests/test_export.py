@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from mrcnn import export as E
 from mrcnn import utils
-from mrcnn.model import MaskRCNN
+from mrcnn.model import MaskRCNN, mold_image
 
 from test_model import TinyConfig
 
@@ -66,12 +66,21 @@ def _test_image(kind, shape, seed=1):
 @pytest.mark.parametrize("kind", ["noise", "gradient", "flat"])
 @pytest.mark.parametrize("shape,out", [((7, 5, 3), (16, 11)), ((30, 40, 1), (13, 17)),
                                        ((100, 150, 3), (171, 256)), ((9, 9, 2), (9, 30)),
-                                       ((400, 600, 3), (683, 1024)), ((2, 700, 3), (1, 128))])
+                                       ((400, 600, 3), (683, 1024)), ((2, 700, 3), (1, 128)),
+                                       ((90, 200, 3), (58, 128))])
 def test_resize_images_graph_matches_scikit_image(kind, shape, out):
     image = _test_image(kind, shape)
     expected = utils.resize(image, out, preserve_range=True).astype(np.uint8)
     got = E.resize_images_graph(tf.constant(image[None]), out[0], out[1]).numpy()[0]
     assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, expected)
+    # Also as a graph, optimised by grappler as a SavedModel is (it would
+    # re-associate plain float64 Mul/Add chains and change the rounding).
+    graph = tf.function(E.resize_images_graph, input_signature=[
+        tf.TensorSpec([None, None, None, shape[2]], tf.uint8),
+        tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64)])
+    got = graph(tf.constant(image[None]), tf.constant(out[0], tf.int64),
+                tf.constant(out[1], tf.int64)).numpy()[0]
     np.testing.assert_array_equal(got, expected)
 
 
@@ -132,15 +141,18 @@ def test_preprocess_graph_matches_mold_inputs(mode, min_dim, max_dim, min_scale,
     image = _test_image(kind, shape + (3,), seed=2)
     molded, window, scale, _, _ = utils.resize_image(image, min_dim=min_dim, max_dim=max_dim,
                                                      min_scale=min_scale, mode=mode)
-    resized, metas = E.preprocess_graph(tf.constant(np.stack([image, image])), config)
+    graph = tf.function(lambda x: E.preprocess_graph(x, config),
+                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    resized, metas = graph(tf.constant(np.stack([image, image])))
     np.testing.assert_array_equal(resized.numpy()[1], molded)
     meta = metas.numpy()[1]
     np.testing.assert_array_equal(meta[1:4], image.shape)
     np.testing.assert_array_equal(meta[4:7], molded.shape)
     np.testing.assert_array_equal(meta[7:11], window)
     assert meta[11] == np.float32(scale)
-    np.testing.assert_allclose(E.mold_graph(resized, config).numpy()[0],
-                               molded - config.MEAN_PIXEL, atol=1e-4)
+    # Bit-exact: detect() feeds mold_image's float64 result as float32.
+    np.testing.assert_array_equal(E.mold_graph(resized, config).numpy()[0],
+                                  mold_image(molded, config).astype(np.float32))
 
 
 @pytest.mark.parametrize("shape,anchor_stride", [((64, 64), 1), ((128, 192), 1),
