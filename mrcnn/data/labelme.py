@@ -48,7 +48,8 @@ import os
 import numpy as np
 
 from mrcnn.data.coco import (AnnotationError, ProblemCounter, _is_number, box_polygon,
-                             image_size, points_outside, read_json, render_shapes)
+                             image_size, points_outside, read_json,
+                             stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
 
 SHAPES_WITHOUT_AREA = ("line", "linestrip", "point", "points")
@@ -189,17 +190,10 @@ class LabelMeDataset(Dataset):
                                     "read".format(image_id, info["annotation_file"],
                                                   info["image_path"]))
         height, width = info["height"], info["width"]
-        masks, class_ids = [], []
-        for inst in info["instances"]:
-            m = render_shapes(_decoded(inst["shapes"], height, width, inst["where"],
-                                       info["annotation_file"]), height, width)
-            if m.any():
-                masks.append(m)
-                class_ids.append(self.map_source_class_id("{}.{}".format(
-                    info["source"], inst["class_id"])))
-        if not masks:
-            return np.zeros((height, width, 0), bool), np.zeros([0], np.int32)
-        return np.stack(masks, axis=2), np.array(class_ids, np.int32)
+        return stack_rendered_instances(
+            self, info, height, width,
+            shapes_of=lambda inst: _decoded(inst["shapes"], height, width, inst["where"],
+                                            info["annotation_file"]))
 
     def image_reference(self, image_id):
         """The image's path (or the JSON file's, for an embedded image)."""

@@ -42,8 +42,8 @@ import os
 import numpy as np
 
 from mrcnn.data.coco import (AnnotationError, ProblemCounter, _is_number, box_polygon,
-                             image_size, points_outside, read_json, render_shapes,
-                             resolve_image_path)
+                             image_size, points_outside, read_json,
+                             resolve_image_path, stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
 
 SHAPES_WITHOUT_AREA = ("point", "polyline")
@@ -146,16 +146,7 @@ class ViaDataset(Dataset):
         if "instances" not in info:
             return super().load_mask(image_id)
         height, width = _known_size(info, image_id)
-        masks, class_ids = [], []
-        for inst in info["instances"]:
-            m = render_shapes(inst["shapes"], height, width)
-            if m.any():
-                masks.append(m)
-                class_ids.append(self.map_source_class_id("{}.{}".format(
-                    info["source"], inst["class_id"])))
-        if not masks:
-            return np.zeros((height, width, 0), bool), np.zeros([0], np.int32)
-        return np.stack(masks, axis=2), np.array(class_ids, np.int32)
+        return stack_rendered_instances(self, info, height, width)
 
     def image_reference(self, image_id):
         """The image file's path."""
