@@ -22,10 +22,9 @@ import json
 import os
 import sys
 
+from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS
+
 DATASET_FORMATS = ("coco", "via", "labelme", "folder", "shapes")
-# Heads whose shapes depend on NUM_CLASSES: skipped when loading weights
-# trained for another number of classes.
-CLASS_SPECIFIC_LAYERS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 
 
 class UsageError(ValueError):

@@ -15,6 +15,10 @@ from mrcnn.config import Config
 
 COCO_WEIGHTS_FILE = "mask_rcnn_coco.h5"
 
+# Heads whose shapes depend on NUM_CLASSES: excluded when loading weights
+# trained for another number of classes (e.g. the COCO weights).
+CLASS_SPECIFIC_LAYERS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+
 # Class names by class id of the COCO model (id 0 is the background), in the
 # order of the COCO category ids, as matterport's demo lists them.
 COCO_CLASS_NAMES = [

@@ -38,7 +38,7 @@ if ROOT_DIR not in sys.path:
     sys.path.append(ROOT_DIR)  # to find this checkout's mrcnn when it is not installed
 
 from mrcnn import utils  # noqa: E402,F401  (matterport samples import it)
-from mrcnn.pretrained import resolve_weights  # noqa: E402
+from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS, resolve_weights  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.images import read_image  # noqa: E402
 from mrcnn.data.via import ViaDataset  # noqa: E402
@@ -49,7 +49,6 @@ COCO_WEIGHTS_PATH = os.path.join(ROOT_DIR, "mask_rcnn_coco.h5")
 DEFAULT_LOGS_DIR = os.path.join(ROOT_DIR, "logs")
 
 # Layers whose shapes depend on the number of classes: not loaded from COCO weights.
-CLASS_SPECIFIC_LAYERS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 
 
 ############################################################

@@ -48,7 +48,7 @@ if ROOT_DIR not in sys.path:
     sys.path.append(ROOT_DIR)  # to find this checkout's mrcnn when it is not installed
 
 from mrcnn import utils  # noqa: E402
-from mrcnn.pretrained import resolve_weights  # noqa: E402
+from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS, resolve_weights  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.folder import read_label_png  # noqa: E402
 
@@ -60,7 +60,6 @@ DEFAULT_LOGS_DIR = os.path.join(ROOT_DIR, "logs")
 RESULTS_DIR = os.path.join(ROOT_DIR, "results", "nucleus")
 
 # Layers whose shapes depend on the number of classes: not loaded from COCO weights.
-CLASS_SPECIFIC_LAYERS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 
 # The training images held out as the validation set (matterport's choice, so
 # that results compare with its sample's).
