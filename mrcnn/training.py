@@ -26,6 +26,38 @@ LAYER_REGEX = {
 }
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class SGD(keras.optimizers.SGD):
+    """keras.optimizers.SGD (same arguments, update and state) whose
+    momentum update is TensorFlow's fused ResourceApplyKerasMomentum kernel
+    (accum = momentum * accum - lr * grad; var += accum, or the Nesterov
+    form) when no tf.distribute strategy is active: one pass over each
+    weight instead of five, which matters for a 45M-parameter model.
+    Per-weight `clipnorm` sums the squares with one L2Loss kernel and
+    rescales the gradient with one multiplication.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.momentum == 0 or tf.distribute.has_strategy():
+            return super().update_step(gradient, variable, learning_rate)
+        if isinstance(variable, keras.Variable):
+            variable = variable.value
+        accum = self.momentums[self._get_variable_index(variable)].value
+        tf.raw_ops.ResourceApplyKerasMomentum(
+            var=variable.handle, accum=accum.handle,
+            lr=tf.cast(learning_rate, variable.dtype),
+            grad=tf.cast(gradient, variable.dtype),
+            momentum=tf.cast(self.momentum, variable.dtype),
+            use_locking=False, use_nesterov=bool(self.nesterov))
+
+    def _clip_by_norm(self, values, axes=None):
+        if axes is not None:
+            return super()._clip_by_norm(values, axes)
+        norm = tf.sqrt(2.0 * tf.nn.l2_loss(values))
+        clip = tf.cast(self.clipnorm, values.dtype)
+        return values * (clip / tf.maximum(norm, clip))
+
+
 def make_optimizer(config, learning_rate, replicas=1):
     """The optimizer of config.OPTIMIZER, clipping each gradient's norm at
     GRADIENT_CLIP_NORM; with MIXED_PRECISION = "mixed_float16" wrapped in a
@@ -44,8 +76,8 @@ def make_optimizer(config, learning_rate, replicas=1):
         optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, clipnorm=clip,
                                            weight_decay=config.WEIGHT_DECAY)
     else:
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate,
-                                         momentum=config.LEARNING_MOMENTUM, clipnorm=clip)
+        optimizer = SGD(learning_rate=learning_rate, momentum=config.LEARNING_MOMENTUM,
+                        clipnorm=clip)
     if getattr(config, "MIXED_PRECISION", None) == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -101,7 +133,8 @@ class Trainer(keras.Model):
         parts = [w * tf.reduce_mean(l) for w, l in zip(self.loss_weights, outputs[-5:])]
         total = tf.add_n(parts)
         if self.weight_decay:
-            decay = [tf.reduce_sum(tf.square(v)) / tf.cast(tf.size(v), tf.float32)
+            # sum(w^2) = 2 * l2_loss(w): one kernel, one pass over the weight.
+            decay = [2.0 * tf.nn.l2_loss(v) / tf.cast(tf.size(v), tf.float32)
                      for v in self.net.trainable_variables
                      if "gamma" not in v.path and "beta" not in v.path]
             if decay:
