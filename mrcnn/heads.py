@@ -288,12 +288,67 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     return mrcnn_class_logits, mrcnn_probs, mrcnn_bbox
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class ValidRows(KL.Layer):
+    """[batch, rois] bool -> int64 [P]: the rows of the folded [batch * rois]
+    axis whose RoI is valid (a positive training RoI, a detection), at least
+    one (row 0 when none is: empty batches trip some fused CPU kernels)."""
+
+    def call(self, valid):
+        flat = tf.reshape(tf.cast(valid, tf.bool), [-1])
+        first = tf.equal(tf.range(tf.size(flat)), 0)
+        flat = tf.logical_or(flat, tf.logical_and(first, tf.logical_not(tf.reduce_any(flat))))
+        return tf.where(flat)[:, 0]
+
+    def compute_output_spec(self, valid):
+        return keras.KerasTensor((None,), dtype="int64")
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class GatherRows(_Reshaper):
+    """([N, ...], rows [P]) -> [P, ...]."""
+
+    def call(self, inputs):
+        x, rows = inputs
+        return tf.gather(x, rows)
+
+    def compute_output_spec(self, inputs):
+        x, _ = inputs
+        return keras.KerasTensor((None,) + tuple(x.shape[1:]), dtype=x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class ScatterRows(_Reshaper):
+    """([P, ...], rows [P], valid [batch, rois]) -> [batch * rois, ...] with
+    zeros in the rows not computed."""
+
+    def call(self, inputs):
+        x, rows, valid = inputs
+        # Row 0 stands in when no row is valid: its values are dropped.
+        keep = tf.gather(tf.reshape(tf.cast(valid, x.dtype), [-1]), rows)
+        x = x * tf.reshape(keep, [-1] + [1] * (len(x.shape) - 1))
+        shape = tf.concat([tf.reshape(tf.size(valid, out_type=tf.int64), [1]),
+                           tf.shape(x, out_type=tf.int64)[1:]], axis=0)
+        return tf.scatter_nd(rows[:, None], x, shape)
+
+    def compute_output_spec(self, inputs):
+        x, _, valid = inputs
+        n = (valid.shape[0] * valid.shape[1]
+             if valid.shape[0] is not None and valid.shape[1] is not None else None)
+        return keras.KerasTensor((n,) + tuple(x.shape[1:]), dtype=x.dtype)
+
+
 def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
-                         train_bn=True, channels=256):
+                         train_bn=True, channels=256, valid=None):
     """Mask head: RoIAlign (pool_size) -> four 3x3 convs (BN, ReLU) -> 2x2
     stride-2 transposed conv -> 1x1 conv with a sigmoid per class.
 
     rois: [batch, num_rois, 4] normalised; feature_maps: [P2, P3, P4, P5].
+    valid: optional [batch, num_rois] bool: the convolutions then run only on
+        the valid RoIs (the positive training RoIs, the real detections) and
+        the other rows of the output are 0. The padding rows are ignored
+        downstream (mask loss, unmolding), so this changes no result, only
+        the work: most images have fewer objects than the slots.
     Returns [batch, num_rois, 2 * pool_size, 2 * pool_size, num_classes],
     float32 (the final 1x1 conv and sigmoid compute in float32 under a
     mixed-precision policy).
@@ -302,6 +357,9 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
         [rois, image_meta] + feature_maps)
     x = FoldRois()(x)
+    if valid is not None:
+        rows = ValidRows()(valid)
+        x = GatherRows()([x, rows])
     for i in range(1, 5):
         x = KL.Conv2D(channels, (3, 3), padding="same", name="mrcnn_mask_conv{}".format(i))(x)
         x = BatchNorm(train_bn=train_bn, name="mrcnn_mask_bn{}".format(i))(x)
@@ -310,4 +368,6 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
                            name="mrcnn_mask_deconv")(x)
     x = KL.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid", name="mrcnn_mask",
                   dtype="float32")(x)
+    if valid is not None:
+        x = ScatterRows()([x, rows, valid])
     return UnfoldRois(num_rois)(x)

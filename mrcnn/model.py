@@ -131,6 +131,21 @@ class _DetectionBoxes(_Float32Layer):
         return detections[..., :4]
 
 
+class _DetectionClassIds(_Float32Layer):
+    def call(self, detections):
+        return detections[..., 4]
+
+
+class _Positive(_Float32Layer):
+    """x > 0 (class ids: real RoIs / detections), as bool."""
+
+    def call(self, x):
+        return tf.greater(x, 0)
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, dtype="bool")
+
+
 class _LossLayer(_Float32Layer):
     """Wraps one of mrcnn.losses as a layer with a scalar output."""
 
@@ -275,14 +290,15 @@ class MaskRCNN(object):
             # DetectionTargetLayer puts the positive RoIs first and caps them at
             # TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO; only they have a mask
             # loss, so the mask head runs on that many RoIs, not all of them.
+            # Of those, the mask convolutions run on the real positives only.
             positive_rois = max(1, int(config.TRAIN_ROIS_PER_IMAGE * config.ROI_POSITIVE_RATIO))
             mask_rois = _FirstRois(positive_rois)(rois)
+            mask_target = _FirstRois(positive_rois)(target_mask)
+            mask_class_ids = _FirstRois(positive_rois)(target_class_ids)
             mrcnn_mask = build_fpn_mask_graph(
                 mask_rois, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
                 config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-                channels=config.TOP_DOWN_PYRAMID_SIZE)
-            mask_target = _FirstRois(positive_rois)(target_mask)
-            mask_class_ids = _FirstRois(positive_rois)(target_class_ids)
+                channels=config.TOP_DOWN_PYRAMID_SIZE, valid=_Positive()(mask_class_ids))
             output_rois = _Identity(name="output_rois")(rois)
 
             rpn_class_loss = _LossLayer(L.rpn_class_loss_graph, name="rpn_class_loss")(
@@ -312,9 +328,12 @@ class MaskRCNN(object):
         detections = DetectionLayer(config, name="mrcnn_detection")(
             [rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
         detection_boxes = _DetectionBoxes()(detections)
+        # Masks are computed for the real detections only (class id > 0);
+        # the padding rows of mrcnn_mask are 0.
         mrcnn_mask = build_fpn_mask_graph(
             detection_boxes, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
-            config.NUM_CLASSES, train_bn=config.TRAIN_BN, channels=config.TOP_DOWN_PYRAMID_SIZE)
+            config.NUM_CLASSES, train_bn=config.TRAIN_BN, channels=config.TOP_DOWN_PYRAMID_SIZE,
+            valid=_Positive()(_DetectionClassIds()(detections)))
         return keras.Model([input_image, input_image_meta, input_anchors],
                            [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask,
                             rpn_rois, rpn_class, rpn_bbox], name="mask_rcnn")
@@ -730,9 +749,15 @@ class MaskRCNN(object):
                 raise ValueError("run_graph: output {!r} is None".format(key))
         # A head's last layer: give its [batch, rois, ...] view (heads.UnfoldRois).
         unfolded = {}
+        # The mask head computes only the valid rows and scatters them back
+        # (heads.ScatterRows) before UnfoldRois: its last layer maps through it.
+        scattered = {id(layer.output): layer.input[0] for layer in self.keras_model.layers
+                     if type(layer).__name__ == "ScatterRows" and len(layer._inbound_nodes) == 1}
         for layer in self.keras_model.layers:
             if type(layer).__name__ == "UnfoldRois" and len(layer._inbound_nodes) == 1:
                 unfolded[id(layer.input)] = layer.output
+                if id(layer.input) in scattered:
+                    unfolded[id(scattered[id(layer.input)])] = layer.output
         outputs = OrderedDict((k, unfolded.get(id(v), v)) for k, v in outputs.items())
         sub = keras.Model(self.keras_model.inputs, list(outputs.values()))
         if image_metas is None:
