@@ -70,7 +70,7 @@ def run_demo(output_dir, epochs=7, steps_per_epoch=None, train_images=1000, val_
 
     All layers train for `epochs` epochs, the last one at a tenth of the
     learning rate. With the defaults (7 x 100 steps of 8 images) this takes
-    about 8 minutes on 2 CPU cores and reaches mAP50 > 0.9.
+    about 6 minutes on 2 CPU cores and reaches mAP50 > 0.9.
     """
     import keras
     from mrcnn.evaluate import evaluate_dataset

@@ -194,8 +194,8 @@ class SparseGradConv2D(KL.Conv2D):
     """Conv2D (stride 1, "same", odd kernel, ReLU) whose training gradient is
     computed only at the output positions that receive one (see
     `_conv_relu_sparse_grad`): rpn_conv_shared, where the RPN losses touch a
-    few hundred of the thousands of positions (at 256x256, 6% of P2's
-    positions; at 1024x1024, 0.4%).
+    few hundred of the thousands of positions (about 5% at 256x256 in the
+    shapes benchmark; at most 0.4% at 1024x1024 with the default sampling).
 
     Same weights, names and forward outputs as KL.Conv2D; at inference (or
     any other configuration) it is KL.Conv2D.
