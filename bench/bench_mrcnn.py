@@ -257,6 +257,7 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
         first_s = time.perf_counter() - t0
         lat = bl.time_it(lambda: model.detect([img], verbose=0) and None,
                          max(warmup - 1, 0), runs)
+        rss_detect = bl.peak_rss_mb()   # before the model-only / unmold timings below
 
         molded, metas, windows = model.mold_inputs([img])
         anchors = model.get_anchors(molded[0].shape)
@@ -287,6 +288,7 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
             postprocess_what="unmold_detections of the 100 detections (full-size masks)",
             mold_latency_s=lat_mold,
             first_call_s=round(first_s, 2), build_s=round(build_s, 2),
+            peak_rss_after_detect_mb=rss_detect,
             n_detections=int(len(r["class_ids"])),
             masks_shape=list(r["masks"].shape),
             detections_finite=bool(np.isfinite(r["rois"]).all() and
