@@ -40,6 +40,11 @@ BENCHES = {
     "train-heads-bf16": ("bench_train", 3, 7, {"layers": "heads",
                                                "precision": "mixed_bfloat16"}),
     "train-all-bf16": ("bench_train", 3, 7, {"layers": "all", "precision": "mixed_bfloat16"}),
+    # COCO-sized step: 1024x1024, batch 1, 200 RoIs; -dense-rpn-grad = the RPN conv's dense
+    # backward kernels (SparseGradConv2D.dense_fraction = -1), to show what the sparse one saves.
+    "train-all-1024": ("bench_train", 2, 5, {"layers": "all", "size": 1024}),
+    "train-all-1024-dense-rpn-grad": ("bench_train", 2, 5, {"layers": "all", "size": 1024,
+                                                            "dense_rpn_grad": True}),
     "pipeline-shapes256": ("bench_pipeline", 1, 5, {"kind": "shapes256"}),
     "pipeline-coco1024": ("bench_pipeline", 1, 3, {"kind": "coco1024"}),
     "pipeline-poly1024": ("bench_pipeline", 1, 3, {"kind": "poly1024"}),
@@ -343,19 +348,29 @@ def _training_batches(cfg, n, seed, count=16):
     return batches
 
 
-def bench_train(a, warmup, runs, layers, precision=None):
+def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_grad=False):
     """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer
-    (precision: config.MIXED_PRECISION, e.g. "mixed_bfloat16")."""
+    (precision: config.MIXED_PRECISION, e.g. "mixed_bfloat16"). size=1024: a COCO-sized
+    step instead (batch 1, TRAIN_ROIS_PER_IMAGE 200, anchors 32..512, shapes drawn at 1024).
+    dense_rpn_grad: rpn_conv_shared's dense backward kernels instead of the sparse one."""
     import numpy as np
     init_tf(a.threads, a.inter)
     import keras
     from mrcnn.config import LOSS_NAMES
+    from mrcnn.heads import SparseGradConv2D
     from mrcnn.model import MaskRCNN
     from mrcnn.training import LAYER_REGEX, Trainer, make_optimizer
 
-    cfg = shapes_train_config()
+    if size == 256:
+        cfg = shapes_train_config()
+    else:
+        cfg = shapes_train_config(size=size, batch=1)
+        cfg.RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
+        cfg.TRAIN_ROIS_PER_IMAGE = 200
     if precision:
         cfg.MIXED_PRECISION = precision
+    if dense_rpn_grad:
+        SparseGradConv2D.dense_fraction = -1.0
     batches = _training_batches(cfg, warmup + runs, bl.SEED)
     keras.utils.set_random_seed(bl.SEED)
     with tempfile.TemporaryDirectory() as logdir:
@@ -385,20 +400,24 @@ def bench_train(a, warmup, runs, layers, precision=None):
         first_s = time.perf_counter() - t0
         lat = bl.time_it(step, max(warmup - 1, 0), runs)
     trainable = int(sum(np.prod(w.shape) for w in model.keras_model.trainable_weights))
+    name = "train-" + layers + ("" if size == 256 else "-%d" % size) + (
+        "-bf16" if precision == "mixed_bfloat16" else "-" + precision if precision else "") + (
+        "-dense-rpn-grad" if dense_rpn_grad else "")
     return base_record(
-        "train-" + layers + ("-bf16" if precision == "mixed_bfloat16" else
-                             "-" + precision if precision else ""), a, task="train_step",
+        name, a, task="train_step", rpn_conv_backward="dense" if dense_rpn_grad else "sparse",
         precision=precision or "float32",
         what="Trainer.train_function(iter([7-array numpy batch])) = one fit() step; SGD+momentum, "
              "clipnorm, L2 decay",
-        backbone=cfg.BACKBONE, image="256x256", batch=cfg.BATCH_SIZE, layers=layers,
+        backbone=cfg.BACKBONE, image="%dx%d" % (size, size), batch=cfg.BATCH_SIZE,
+        layers=layers,
         layer_regex=LAYER_REGEX[layers],
         config=config_summary(cfg, ["NUM_CLASSES", "RPN_ANCHOR_SCALES", "TRAIN_ROIS_PER_IMAGE",
                                     "TRAIN_BN", "LEARNING_RATE", "LEARNING_MOMENTUM",
                                     "WEIGHT_DECAY", "GRADIENT_CLIP_NORM", "OPTIMIZER",
                                     "POST_NMS_ROIS_TRAINING", "MAX_GT_INSTANCES",
                                     "USE_MINI_MASK", "MINI_MASK_SHAPE"]),
-        data="ShapesDataset(seed=1234) 256x256 via build_training_sample, built before timing",
+        data="ShapesDataset(seed=1234) %dx%d via build_training_sample, built before timing"
+             % (size, size),
         warmup=warmup, runs=runs, latency_s=lat,
         first_step_s=round(first_s, 2), build_compile_s=round(build_s, 2),
         trainable_params=trainable, total_params=int(model.keras_model.count_params()),
