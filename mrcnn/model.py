@@ -167,7 +167,7 @@ class _LossLayer(_Float32Layer):
 def read_class_names(directory):
     """The class names saved beside a model (`MaskRCNN.save(class_names=)`),
     or None if there are none."""
-    from mrcnn.data.coco import read_json
+    from mrcnn.data.annotations import read_json
     path = os.path.join(directory, CLASS_NAMES_FILE)
     if not os.path.exists(path):
         return None

@@ -48,7 +48,7 @@ import warnings
 
 import numpy as np
 
-from mrcnn.data.coco import AnnotationError, image_size, read_json
+from mrcnn.data.annotations import AnnotationError, image_size, read_json
 from mrcnn.data.dataset import Dataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")

@@ -47,9 +47,9 @@ import os
 
 import numpy as np
 
-from mrcnn.data.coco import (AnnotationError, ProblemCounter, _is_number, box_polygon,
-                             image_size, points_outside, read_json,
-                             stack_rendered_instances)
+from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number, box_polygon,
+                                    image_size, points_outside, read_json,
+                                    stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
 
 SHAPES_WITHOUT_AREA = ("line", "linestrip", "point", "points")

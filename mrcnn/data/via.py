@@ -41,9 +41,9 @@ import os
 
 import numpy as np
 
-from mrcnn.data.coco import (AnnotationError, ProblemCounter, _is_number, box_polygon,
-                             image_size, points_outside, read_json,
-                             resolve_image_path, stack_rendered_instances)
+from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number, box_polygon,
+                                    image_size, points_outside, read_json,
+                                    resolve_image_path, stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
 
 SHAPES_WITHOUT_AREA = ("point", "polyline")
