@@ -74,13 +74,15 @@ def make_strategy(config):
       on a machine without GPUs, logical CPU devices made with
       tf.config.set_logical_device_configuration, as the tests do).
     - otherwise None.
+    The same strategy object is returned for the same devices for the life
+    of the process (see _STRATEGIES).
     Raises ValueError naming GPU_COUNT when there are too few devices.
     """
     import tensorflow as tf
 
     count = int(config.GPU_COUNT)
     if _cluster_size(tf_config()) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _shared(("multi_worker",), tf.distribute.MultiWorkerMirroredStrategy)
     if count <= 1:
         return None
     gpus = tf.config.list_logical_devices("GPU")
@@ -91,7 +93,23 @@ def make_strategy(config):
             "{}.GPU_COUNT = {}: this process sees {} GPU(s) and {} CPU device(s); set "
             "GPU_COUNT to the number of replicas this machine has, or pass "
             "strategy=".format(type(config).__name__, count, len(gpus), len(cpus)))
-    return tf.distribute.MirroredStrategy(devices=[d.name for d in devices[:count]])
+    names = tuple(d.name for d in devices[:count])
+    return _shared(("mirrored",) + names, lambda: tf.distribute.MirroredStrategy(devices=names))
+
+
+# One strategy per kind and device set, for the whole process. Each
+# strategy numbers its collective ops from the same starting keys, so two
+# strategies over the same devices (a second model in a notebook) can pair
+# different all-reduces of different graphs and fail with "Shape mismatch in
+# the collective instance"; a MultiWorkerMirroredStrategy can only be made
+# once per process anyway.
+_STRATEGIES = {}
+
+
+def _shared(key, make):
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = make()
+    return _STRATEGIES[key]
 
 
 def replicas(strategy):

@@ -113,6 +113,76 @@ def test_mirrored_two_devices_match_one_device(tmp_path):
     assert two[-1] < two[0] and one[-1] < one[0]
 
 
+# Script text (4-space indented, like the test bodies appended to it).
+BN_STATS = '''
+    class Shaded(SquareDataset):
+        """Each image on its own background level: the per-replica halves of
+        a batch have different activation statistics."""
+        def load_image(self, image_id):
+            image = super().load_image(image_id)
+            image[image == 40] = 20 + 50 * image_id
+            return image
+
+    def bn_after_one_step(replicas, per_replica, sync, precision=None, epochs=1):
+        class C(TinyConfig):
+            NAME = "bn"
+            GPU_COUNT = replicas
+            IMAGES_PER_GPU = per_replica
+            STEPS_PER_EPOCH = 1
+            VALIDATION_STEPS = 0
+            TRAIN_BN = None
+            SYNC_BATCH_NORM = sync
+            MIXED_PRECISION = precision
+        d = Shaded()
+        d.load(replicas * per_replica)
+        keras.utils.set_random_seed(0)
+        model = MaskRCNN("training", C(), "m%d%d%s" % (replicas, sync, precision))
+        record = Record()
+        model.train(d, None, learning_rate=0.002, epochs=epochs, layers="all",
+                    custom_callbacks=[record], verbose=0)
+        bn = model.keras_model.get_layer("bn_conv1")
+        fpn = model.keras_model.get_layer("fpn_p2")
+        return {"var": np.asarray(bn.moving_variance).tolist(),
+                "mean": np.asarray(bn.moving_mean).tolist(), "losses": record.losses,
+                "dtypes": [fpn.compute_dtype, fpn.kernel.dtype]}
+'''
+
+
+def test_sync_bn_model_then_another_model_in_one_process(tmp_path):
+    """A SYNC_BATCH_NORM model trained on 2 replicas, then a model without it
+    in the same process (a notebook re-running its training cell with
+    another config): both train. With one MirroredStrategy per model the
+    second failed with "Shape mismatch in the collective instance" (the
+    strategies numbered their different all-reduces alike); make_strategy
+    now shares one strategy per device set."""
+    body = BN_STATS + '''
+    from mrcnn import distribute
+    same = distribute.make_strategy(make_config(2, 2, 1)) is distribute.make_strategy(
+        make_config(2, 1, 1))
+    out = {"sync": bn_after_one_step(2, 2, True), "local": bn_after_one_step(2, 2, False),
+           "same_strategy": same}
+    print(json.dumps(out))
+    '''
+    r = result(run_script(body, MIRRORED, tmp_path))
+    assert r["same_strategy"]
+    for run in (r["sync"], r["local"]):
+        assert np.isfinite(run["losses"]).all() and np.isfinite(run["var"]).all()
+        assert run["var"] != [1.0] * len(run["var"])   # the statistics moved
+
+
+def test_mixed_float16_on_two_replicas(tmp_path):
+    """mixed_float16 with synchronized BatchNorm under MirroredStrategy: the
+    LossScaleOptimizer path with the cross-replica gradient clipping trains
+    (finite losses and statistics, float16 compute, float32 weights)."""
+    body = BN_STATS + '''
+    print(json.dumps(bn_after_one_step(2, 2, True, precision="mixed_float16", epochs=3)))
+    '''
+    r = result(run_script(body, MIRRORED, tmp_path))
+    assert r["dtypes"] == ["float16", "float32"]
+    assert len(r["losses"]) == 3 and np.all(np.isfinite(r["losses"]))
+    assert np.all(np.isfinite(r["var"])) and np.all(np.isfinite(r["mean"]))
+
+
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
