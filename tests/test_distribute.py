@@ -245,3 +245,55 @@ def test_gpu_count_without_devices_names_the_attribute():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert "ERR C.GPU_COUNT = 3" in out.stdout, out.stderr[-2000:]
+
+
+def test_sync_batch_norm_statistics_are_those_of_the_global_batch(tmp_path):
+    """mrcnn's BatchNorm built under SYNC_BATCH_NORM (batch_norm_options) on 2
+    replicas, each fed half of a batch whose halves differ: its moving
+    statistics equal one device's on the whole batch; without it they are
+    those of the first replica's half alone (Keras keeps the first
+    replica's update of the mirrored moving statistics). Also: MaskRCNN with
+    SYNC_BATCH_NORM = True builds its training BatchNorm layers synchronized."""
+    body = '''
+    from mrcnn import distribute
+    from mrcnn.backbone import BatchNorm, batch_norm_options
+
+    strategy = distribute.make_strategy(make_config(2, 2, 1))
+    x = np.random.default_rng(0).normal(size=(4, 5, 5, 3)).astype("float32")
+    x[2:] += np.array([3.0, -2.0, 0.5], np.float32)   # the second replica's half differs
+
+    def stats(bn):
+        return [bn.moving_mean.numpy().tolist(), bn.moving_variance.numpy().tolist()]
+
+    def replicated(sync):
+        with batch_norm_options(synchronized=sync), strategy.scope():
+            bn = BatchNorm(train_bn=None)
+            bn.build((None, 5, 5, 3))
+        halves = strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(x[2 * ctx.replica_id_in_sync_group:
+                                      2 * ctx.replica_id_in_sync_group + 2]))
+        tf.function(lambda v: strategy.run(lambda t: bn(t, training=True), args=(v,)))(halves)
+        return stats(bn), bool(bn.synchronized)
+
+    one = BatchNorm(train_bn=None)
+    one(tf.constant(x), training=True)
+    first = BatchNorm(train_bn=None)
+    first(tf.constant(x[:2]), training=True)
+
+    class C(TinyConfig):
+        GPU_COUNT = 2
+        SYNC_BATCH_NORM = True
+    model = MaskRCNN("training", C(), "sync")
+    flags = [l.synchronized for l in model.keras_model.layers if type(l).__name__ == "BatchNorm"]
+    (sync, sync_flag), (local, local_flag) = replicated(True), replicated(False)
+    print(json.dumps({"one": stats(one), "first": stats(first), "sync": sync, "local": local,
+                      "flags": [sync_flag, local_flag], "model_flags": flags}))
+    '''
+    r = result(run_script(body, MIRRORED, tmp_path))
+    assert r["flags"] == [True, False]
+    assert r["model_flags"] and all(r["model_flags"])
+    one, first, sync, local = (np.array(r[k]) for k in ("one", "first", "sync", "local"))
+    np.testing.assert_allclose(sync, one, rtol=1e-5, atol=1e-6)
+    # Keras keeps the first replica's update of the (mirrored) moving statistics.
+    np.testing.assert_allclose(local, first, rtol=1e-5, atol=1e-6)
+    assert np.abs(local - one).max() > 0.05
