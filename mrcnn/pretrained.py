@@ -91,3 +91,17 @@ def resolve_weights(model, spec, coco_path=None):
     if name == "imagenet":
         return model.get_imagenet_weights()
     return spec
+
+
+def load_weights_for(model, spec, coco_path=None):
+    """Load, by layer name, the weights a samples' --weights/--model value
+    names (see `resolve_weights`) and return their path. matterport's COCO
+    weights loaded into a model with another NUM_CLASSES skip the
+    CLASS_SPECIFIC_LAYERS, as matterport's samples do."""
+    path = resolve_weights(model, spec, coco_path=coco_path)
+    print("Loading weights ", path)
+    exclude = None
+    if str(spec).lower() == "coco" and model.config.NUM_CLASSES != CocoInferenceConfig.NUM_CLASSES:
+        exclude = CLASS_SPECIFIC_LAYERS
+    model.load_weights(path, by_name=True, exclude=exclude)
+    return path

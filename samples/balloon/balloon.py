@@ -38,7 +38,7 @@ if ROOT_DIR not in sys.path:
     sys.path.append(ROOT_DIR)  # to find this checkout's mrcnn when it is not installed
 
 from mrcnn import utils  # noqa: E402,F401  (matterport samples import it)
-from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS, resolve_weights  # noqa: E402
+from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS, load_weights_for  # noqa: E402,F401
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.images import read_image  # noqa: E402
 from mrcnn.data.via import ViaDataset  # noqa: E402
@@ -212,12 +212,6 @@ def build_parser():
     return parser
 
 
-def weights_path(model, weights):
-    """The weights file of a command-line value: 'coco' (downloaded to
-    COCO_WEIGHTS_PATH when missing), 'last', 'imagenet' or a path."""
-    return resolve_weights(model, weights, coco_path=COCO_WEIGHTS_PATH)
-
-
 def main(argv=None):
     import mrcnn.model as modellib
 
@@ -236,12 +230,7 @@ def main(argv=None):
     mode = "training" if args.command == "train" else "inference"
     model = modellib.MaskRCNN(mode=mode, config=config, model_dir=args.logs)
 
-    path = weights_path(model, args.weights)
-    print("Loading weights ", path)
-    if args.weights.lower() == "coco":
-        model.load_weights(path, by_name=True, exclude=CLASS_SPECIFIC_LAYERS)
-    else:
-        model.load_weights(path, by_name=True)
+    load_weights_for(model, args.weights, coco_path=COCO_WEIGHTS_PATH)
 
     if args.command == "train":
         train(model, args.dataset, epochs=args.epochs)

@@ -44,7 +44,7 @@ if ROOT_DIR not in sys.path:
     sys.path.append(ROOT_DIR)  # to find this checkout's mrcnn when it is not installed
 
 from mrcnn import utils  # noqa: E402
-from mrcnn.pretrained import resolve_weights  # noqa: E402
+from mrcnn.pretrained import load_weights_for  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.coco import (CocoFormatDataset, ann_to_mask, ann_to_rle,  # noqa: E402,F401
                              build_coco_results, evaluate_coco)
@@ -255,12 +255,6 @@ def build_parser():
     return parser
 
 
-def model_path(model, name):
-    """The weights file of a command-line value: 'coco' (downloaded to
-    COCO_MODEL_PATH when missing), 'last', 'imagenet' or a path."""
-    return resolve_weights(model, name, coco_path=COCO_MODEL_PATH)
-
-
 def main(argv=None):
     """Run the command line; returns the evaluation stats for `evaluate`."""
     import mrcnn.model as modellib
@@ -277,9 +271,7 @@ def main(argv=None):
     config.display()
     mode = "training" if args.command == "train" else "inference"
     model = modellib.MaskRCNN(mode=mode, config=config, model_dir=args.logs)
-    path = model_path(model, args.model)
-    print("Loading weights ", path)
-    model.load_weights(path, by_name=True)
+    load_weights_for(model, args.model, coco_path=COCO_MODEL_PATH)
 
     year = str(args.year)
     val_type = "val" if year == "2017" else "minival"
