@@ -19,6 +19,7 @@ by the constructor) and round-trips through JSON (`to_dict` / `from_dict`,
 
 import json
 import numbers
+import sys
 
 import numpy as np
 
@@ -169,6 +170,11 @@ class Config(object):
         "mrcnn_mask_loss": 1.
     }
 
+    # The second-stage heads, in order (mrcnn.heads: "box" classifies and
+    # refines the RoIs into detections, "mask" predicts their masks; a head
+    # registered with mrcnn.heads.register_head can be added by name).
+    ROI_HEADS = ("box", "mask")
+
     # Train the heads on the RPN's proposals (True) or on RoIs supplied with
     # the data (False, for debugging the heads without an RPN).
     USE_RPN_ROIS = True
@@ -318,9 +324,27 @@ class Config(object):
                 fail(name, "must be 4 positive numbers (dy, dx, dh, dw)")
 
         # Optimisation
-        if not isinstance(self.LOSS_WEIGHTS, dict) or set(self.LOSS_WEIGHTS) != set(LOSS_NAMES):
-            fail("LOSS_WEIGHTS", "must be a dict with exactly the keys {}".format(
-                ", ".join(LOSS_NAMES)))
+        if not isinstance(self.LOSS_WEIGHTS, dict):
+            fail("LOSS_WEIGHTS", "must be a dict of loss name -> weight")
+        # Losses registered by added heads (mrcnn.losses.register_loss);
+        # mrcnn.losses is not imported here (it imports TensorFlow).
+        registered = getattr(sys.modules.get("mrcnn.losses"), "LOSSES", {})
+        missing = [n for n in LOSS_NAMES if n not in self.LOSS_WEIGHTS]
+        if missing:
+            fail("LOSS_WEIGHTS", "must have a weight for each of {} (missing: {}); losses of "
+                 "added heads may be left out (they weigh 1)".format(
+                     ", ".join(LOSS_NAMES), ", ".join(missing)))
+        unknown = sorted(set(self.LOSS_WEIGHTS) - set(LOSS_NAMES) - set(registered))
+        if unknown:
+            fail("LOSS_WEIGHTS", "unknown loss(es) {}; the losses are {} and those of "
+                 "registered heads".format(
+                     ", ".join(unknown), ", ".join(LOSS_NAMES)))
+        heads = self.ROI_HEADS
+        if (not isinstance(heads, (list, tuple)) or not heads
+                or not all(isinstance(h, str) for h in heads) or len(set(heads)) != len(heads)):
+            fail("ROI_HEADS", "must be a list of distinct head names, e.g. ['box', 'mask']")
+        if heads[0] != "box":
+            fail("ROI_HEADS", "must start with 'box' (the other heads work on its detections)")
         if any(not isinstance(v, numbers.Real) or v < 0 for v in self.LOSS_WEIGHTS.values()):
             fail("LOSS_WEIGHTS", "weights must be numbers >= 0")
         for name in ("LEARNING_RATE", "LEARNING_MOMENTUM", "WEIGHT_DECAY"):

@@ -43,6 +43,7 @@ import tensorflow as tf
 from mrcnn import utils
 from mrcnn.config import BUILTIN_BACKBONES
 from mrcnn.data.images import LUMA_WEIGHTS_16
+from mrcnn.modeling import contracts
 
 SERVING_DEFAULT = "serving_default"
 SERVING_IMAGES = "serving_images"
@@ -455,7 +456,8 @@ class _Servable(object):
             anchors = anchors_graph(self.config, shape[1], shape[2])
         anchors = tf.tile(anchors[None], tf.stack([tf.shape(molded)[0], 1, 1]))
         outputs = self.model([molded, metas, anchors], training=False)
-        detections, mrcnn_mask = outputs[0], outputs[3]
+        named = contracts.by_name(self.model, outputs)
+        detections, mrcnn_mask = named["detections"], named["mrcnn_mask"]
         result = unmold_detections_graph(detections, mrcnn_mask, metas)
         if self.full_masks:
             height = tf.reduce_max(original_hw[:, 0])

@@ -95,3 +95,30 @@ def mrcnn_mask_loss_graph(target_masks, target_class_ids, pred_masks):
     y_pred = tf.clip_by_value(y_pred, eps, 1 - eps)
     bce = -(y_true * tf.math.log(y_pred) + (1 - y_true) * tf.math.log(1 - y_pred))
     return _mean_or_zero(bce)
+
+
+# Losses by the name of their output in the training graph (the graph's loss
+# layers look them up here, so a saved model names its losses). A new head
+# registers its own with `register_loss`.
+LOSSES = {
+    "rpn_class_loss": rpn_class_loss_graph,
+    "rpn_bbox_loss": lambda target_bbox, rpn_match, rpn_bbox: rpn_bbox_loss_graph(
+        None, target_bbox, rpn_match, rpn_bbox),
+    "mrcnn_class_loss": mrcnn_class_loss_graph,
+    "mrcnn_bbox_loss": mrcnn_bbox_loss_graph,
+    "mrcnn_mask_loss": mrcnn_mask_loss_graph,
+}
+
+
+BUILTIN_LOSSES = tuple(LOSSES)
+
+
+def register_loss(name, fn):
+    """Make `fn(*inputs) -> scalar` the loss called `name` (see LOSSES)."""
+    # Registering a name again replaces the loss (a notebook cell run
+    # twice), except for the five built-in ones.
+    if name in BUILTIN_LOSSES and LOSSES[name] is not fn:
+        raise ValueError("{!r} is a built-in loss; register yours under another "
+                         "name".format(name))
+    LOSSES[name] = fn
+    return fn

@@ -28,7 +28,6 @@ import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn import distribute as dist
-from mrcnn import losses as L
 from mrcnn import utils
 from mrcnn import weights as weight_io
 from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F401
@@ -36,13 +35,14 @@ from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F
 from mrcnn.config import Config
 from mrcnn.data.pipeline import (build_rpn_targets, data_generator,  # noqa: F401
                                  load_image_gt, make_tf_dataset)
-from mrcnn.heads import build_fpn_mask_graph, build_rpn_model, fpn_classifier_graph
+from mrcnn.heads import (build_fpn_mask_graph, build_rpn_model,  # noqa: F401
+                         fpn_classifier_graph)
 from mrcnn.layers import (DetectionLayer, DetectionTargetLayer,  # noqa: F401
                           ProposalLayer, PyramidROIAlign)
 from mrcnn.molding import (compose_image_meta, compute_backbone_shapes,  # noqa: F401
                            mold_image, parse_image_meta, parse_image_meta_graph,
                            unmold_detections, unmold_image)
-from mrcnn.ops import norm_boxes_graph
+from mrcnn.modeling import build_graph, contracts, inspection
 from mrcnn.training import (CONFIG_FILE, LAYER_REGEX, EpochCheckpoint, Trainer,  # noqa: F401
                             make_optimizer)
 
@@ -64,100 +64,6 @@ def log(text, array=None):
             text += "min: {:10}  max: {:10}".format("", "")
         text += "  {}".format(array.dtype)
     print(text)
-
-
-############################################################
-#  Small graph layers
-############################################################
-
-class _Float32Layer(KL.Layer):
-    """A graph layer that always computes in float32 (box coordinates,
-    metas, targets, losses), whatever the mixed-precision policy."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-
-
-class _ConstantAnchors(_Float32Layer):
-    """The training model's anchors: a constant [batch, anchors, 4]."""
-
-    def __init__(self, anchors, **kwargs):
-        super().__init__(**kwargs)
-        self.anchors = np.asarray(anchors, np.float32)
-
-    def call(self, image):
-        anchors = tf.constant(self.anchors)
-        return tf.broadcast_to(anchors[None], [tf.shape(image)[0]] + list(self.anchors.shape))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + self.anchors.shape
-
-
-class _NormBoxes(_Float32Layer):
-    """Pixel boxes [batch, N, 4] -> normalised, for the image's size."""
-
-    def call(self, inputs):
-        boxes, image = inputs
-        return norm_boxes_graph(tf.cast(boxes, tf.float32), tf.shape(image)[1:3])
-
-
-class _ParseActiveClassIds(_Float32Layer):
-    def call(self, image_meta):
-        return image_meta[:, 12:]
-
-
-class _Identity(_Float32Layer):
-    def call(self, x):
-        return tf.identity(x)
-
-
-class _FirstRois(_Float32Layer):
-    """x[:, :count]: the first `count` RoIs of each image."""
-
-    def __init__(self, count, **kwargs):
-        super().__init__(**kwargs)
-        self.count = int(count)
-
-    def call(self, x):
-        return x[:, :self.count]
-
-    def compute_output_spec(self, x):
-        return keras.KerasTensor((x.shape[0], self.count) + tuple(x.shape[2:]), dtype=x.dtype)
-
-
-class _DetectionBoxes(_Float32Layer):
-    def call(self, detections):
-        return detections[..., :4]
-
-
-class _DetectionClassIds(_Float32Layer):
-    def call(self, detections):
-        return detections[..., 4]
-
-
-class _Positive(_Float32Layer):
-    """x > 0 (class ids: real RoIs / detections), as bool."""
-
-    def call(self, x):
-        return tf.greater(x, 0)
-
-    def compute_output_spec(self, x):
-        return keras.KerasTensor(x.shape, dtype="bool")
-
-
-class _LossLayer(_Float32Layer):
-    """Wraps one of mrcnn.losses as a layer with a scalar output."""
-
-    def __init__(self, loss_fn, **kwargs):
-        super().__init__(**kwargs)
-        self.loss_fn = loss_fn
-
-    def call(self, inputs):
-        return self.loss_fn(*inputs)
-
-    def compute_output_shape(self, input_shape):
-        return ()
 
 
 ############################################################
@@ -219,124 +125,15 @@ class MaskRCNN(object):
         config.MIXED_PRECISION's dtype policy when set."""
         with dist.precision_scope(config.MIXED_PRECISION), \
                 batch_norm_options(synchronized=config.SYNC_BATCH_NORM):
-            return self._build(mode, config)
+            divisor = 64
+            h, w = config.IMAGE_SHAPE[:2]
+            if h % divisor or w % divisor:
+                raise ValueError("IMAGE_SHAPE {} must be divisible by 64 (the backbone halves "
+                                 "it 6 times); use e.g. 256, 320, 384, 448, 512".format(
+                                     list(config.IMAGE_SHAPE)))
+            anchors = self.get_anchors(config.IMAGE_SHAPE) if mode == "training" else None
+            return build_graph(mode, config, train_anchors=anchors)
 
-    def _build(self, mode, config):
-        h, w = config.IMAGE_SHAPE[:2]
-        if h % 64 or w % 64:
-            raise ValueError("IMAGE_SHAPE {} must be divisible by 64 (the backbone halves "
-                             "it 6 times); use e.g. 256, 320, 384, 448, 512".format(
-                                 list(config.IMAGE_SHAPE)))
-        input_image = KL.Input(shape=[None, None, int(config.IMAGE_SHAPE[2])],
-                               name="input_image")
-        input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE], name="input_image_meta")
-        if mode == "training":
-            input_rpn_match = KL.Input(shape=[None, 1], name="input_rpn_match", dtype="int32")
-            input_rpn_bbox = KL.Input(shape=[None, 4], name="input_rpn_bbox", dtype="float32")
-            input_gt_class_ids = KL.Input(shape=[None], name="input_gt_class_ids",
-                                          dtype="int32")
-            input_gt_boxes = KL.Input(shape=[None, 4], name="input_gt_boxes", dtype="float32")
-            gt_boxes = _NormBoxes()([input_gt_boxes, input_image])
-            mask_hw = (config.MINI_MASK_SHAPE if config.USE_MINI_MASK
-                       else config.IMAGE_SHAPE[:2])
-            input_gt_masks = KL.Input(shape=[int(mask_hw[0]), int(mask_hw[1]), None],
-                                      name="input_gt_masks", dtype="bool")
-        else:
-            input_anchors = KL.Input(shape=[None, 4], name="input_anchors")
-
-        # Backbone and feature pyramid.
-        if callable(config.BACKBONE):
-            _, C2, C3, C4, C5 = config.BACKBONE(input_image, stage5=True,
-                                                train_bn=config.TRAIN_BN)
-        else:
-            _, C2, C3, C4, C5 = resnet_graph(input_image, config.BACKBONE, stage5=True,
-                                             train_bn=config.TRAIN_BN)
-        P2, P3, P4, P5, P6 = fpn_graph(C2, C3, C4, C5, config.TOP_DOWN_PYRAMID_SIZE)
-        rpn_feature_maps = [P2, P3, P4, P5, P6]
-        mrcnn_feature_maps = [P2, P3, P4, P5]
-
-        if mode == "training":
-            anchors = _ConstantAnchors(self.get_anchors(config.IMAGE_SHAPE),
-                                       name="anchors")(input_image)
-        else:
-            anchors = input_anchors
-
-        # Region proposal network, shared over the levels.
-        rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
-                              config.TOP_DOWN_PYRAMID_SIZE)
-        level_outputs = [rpn([p]) for p in rpn_feature_maps]
-        rpn_class_logits, rpn_class, rpn_bbox = [
-            KL.Concatenate(axis=1, name=n, dtype="float32")(list(o))
-            for o, n in zip(zip(*level_outputs), ["rpn_class_logits", "rpn_class", "rpn_bbox"])]
-
-        proposal_count = (config.POST_NMS_ROIS_TRAINING if mode == "training"
-                          else config.POST_NMS_ROIS_INFERENCE)
-        rpn_rois = ProposalLayer(proposal_count=proposal_count,
-                                 nms_threshold=config.RPN_NMS_THRESHOLD,
-                                 name="ROI", config=config)([rpn_class, rpn_bbox, anchors])
-
-        if mode == "training":
-            if not config.USE_RPN_ROIS:
-                raise NotImplementedError("USE_RPN_ROIS = False (externally generated RoIs) "
-                                          "is not supported")
-            active_class_ids = _ParseActiveClassIds()(input_image_meta)
-            rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(
-                config, name="proposal_targets")(
-                [rpn_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
-            mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
-                rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
-                config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-                fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
-            # DetectionTargetLayer puts the positive RoIs first and caps them at
-            # TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO; only they have a mask
-            # loss, so the mask head runs on that many RoIs, not all of them.
-            # Of those, the mask convolutions run on the real positives only.
-            positive_rois = max(1, int(config.TRAIN_ROIS_PER_IMAGE * config.ROI_POSITIVE_RATIO))
-            mask_rois = _FirstRois(positive_rois)(rois)
-            mask_target = _FirstRois(positive_rois)(target_mask)
-            mask_class_ids = _FirstRois(positive_rois)(target_class_ids)
-            mrcnn_mask = build_fpn_mask_graph(
-                mask_rois, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
-                config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-                channels=config.TOP_DOWN_PYRAMID_SIZE, valid=_Positive()(mask_class_ids))
-            output_rois = _Identity(name="output_rois")(rois)
-
-            rpn_class_loss = _LossLayer(L.rpn_class_loss_graph, name="rpn_class_loss")(
-                [input_rpn_match, rpn_class_logits])
-            rpn_bbox_loss = _LossLayer(lambda *x: L.rpn_bbox_loss_graph(config, *x),
-                                       name="rpn_bbox_loss")(
-                [input_rpn_bbox, input_rpn_match, rpn_bbox])
-            class_loss = _LossLayer(L.mrcnn_class_loss_graph, name="mrcnn_class_loss")(
-                [target_class_ids, mrcnn_class_logits, active_class_ids])
-            bbox_loss = _LossLayer(L.mrcnn_bbox_loss_graph, name="mrcnn_bbox_loss")(
-                [target_bbox, target_class_ids, mrcnn_bbox])
-            mask_loss = _LossLayer(L.mrcnn_mask_loss_graph, name="mrcnn_mask_loss")(
-                [mask_target, mask_class_ids, mrcnn_mask])
-
-            inputs = [input_image, input_image_meta, input_rpn_match, input_rpn_bbox,
-                      input_gt_class_ids, input_gt_boxes, input_gt_masks]
-            outputs = [rpn_class_logits, rpn_class, rpn_bbox,
-                       mrcnn_class_logits, mrcnn_class, mrcnn_bbox, mrcnn_mask,
-                       rpn_rois, output_rois,
-                       rpn_class_loss, rpn_bbox_loss, class_loss, bbox_loss, mask_loss]
-            return keras.Model(inputs, outputs, name="mask_rcnn")
-
-        mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
-            rpn_rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
-            config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-            fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
-        detections = DetectionLayer(config, name="mrcnn_detection")(
-            [rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
-        detection_boxes = _DetectionBoxes()(detections)
-        # Masks are computed for the real detections only (class id > 0);
-        # the padding rows of mrcnn_mask are 0.
-        mrcnn_mask = build_fpn_mask_graph(
-            detection_boxes, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
-            config.NUM_CLASSES, train_bn=config.TRAIN_BN, channels=config.TOP_DOWN_PYRAMID_SIZE,
-            valid=_Positive()(_DetectionClassIds()(detections)))
-        return keras.Model([input_image, input_image_meta, input_anchors],
-                           [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask,
-                            rpn_rois, rpn_class, rpn_bbox], name="mask_rcnn")
 
     # ------------------------------------------------------------------
     # Weights and directories
@@ -611,7 +408,7 @@ class MaskRCNN(object):
         outputs = self._predict_fn(tf.constant(molded_images, tf.float32),
                                    tf.constant(image_metas, tf.float32),
                                    tf.constant(anchors, tf.float32))
-        return [o.numpy() for o in outputs]
+        return contracts.by_name(self.keras_model, [o.numpy() for o in outputs])
 
     def _detect_molded_batches(self, molded_images, image_metas, original_shapes, windows):
         """Run the network on molded images (grouped by shape, BATCH_SIZE at a
@@ -625,10 +422,11 @@ class MaskRCNN(object):
             anchors = self.get_anchors(shape)
             for start in range(0, len(indices), step):
                 chunk = indices[start:start + step]
-                detections, _, _, mrcnn_mask, _, _, _ = self._predict(
+                outputs = self._predict(
                     np.stack([molded_images[i] for i in chunk]),
                     np.stack([image_metas[i] for i in chunk]),
                     np.broadcast_to(anchors, (len(chunk),) + anchors.shape))
+                detections, mrcnn_mask = outputs["detections"], outputs["mrcnn_mask"]
                 for j, i in enumerate(chunk):
                     rois, class_ids, scores, masks = unmold_detections(
                         detections[j], mrcnn_mask[j], original_shapes[i], shape, windows[i])
@@ -700,25 +498,7 @@ class MaskRCNN(object):
     def ancestor(self, tensor, name, checked=None):
         """Find the layer output named `name` (a layer name, or a regex) among
         the ancestors of the Keras tensor `tensor`; None if absent."""
-        pattern = re.compile(name) if isinstance(name, str) else name
-        seen = set()
-        stack = [tensor]
-        while stack:
-            t = stack.pop()
-            history = getattr(t, "_keras_history", None)
-            if history is None:
-                continue
-            layer = history[0]
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            node = layer._inbound_nodes[history[1]]
-            for parent in node.input_tensors:
-                parent_layer = parent._keras_history[0]
-                if re.fullmatch(pattern, parent_layer.name):
-                    return parent
-                stack.append(parent)
-        return None
+        return inspection.ancestor(tensor, name)
 
     def find_trainable_layer(self, layer):
         """The layer that holds the weights (unwraps TimeDistributed)."""
@@ -743,23 +523,8 @@ class MaskRCNN(object):
         layer (e.g. ``get_layer("mrcnn_mask").output``) is returned as
         [batch, rois, ...], as in matterport.
         """
-        outputs = OrderedDict(outputs)
-        for key, value in outputs.items():
-            if value is None:
-                raise ValueError("run_graph: output {!r} is None".format(key))
-        # A head's last layer: give its [batch, rois, ...] view (heads.UnfoldRois).
-        unfolded = {}
-        # The mask head computes only the valid rows and scatters them back
-        # (heads.ScatterRows) before UnfoldRois: its last layer maps through it.
-        scattered = {id(layer.output): layer.input[0] for layer in self.keras_model.layers
-                     if type(layer).__name__ == "ScatterRows" and len(layer._inbound_nodes) == 1}
-        for layer in self.keras_model.layers:
-            if type(layer).__name__ == "UnfoldRois" and len(layer._inbound_nodes) == 1:
-                unfolded[id(layer.input)] = layer.output
-                if id(layer.input) in scattered:
-                    unfolded[id(scattered[id(layer.input)])] = layer.output
-        outputs = OrderedDict((k, unfolded.get(id(v), v)) for k, v in outputs.items())
-        sub = keras.Model(self.keras_model.inputs, list(outputs.values()))
+        if self.mode == "training":
+            raise ValueError("run_graph needs an inference-mode model")
         if image_metas is None:
             molded_images, image_metas, _ = self.mold_inputs(images)
         else:
@@ -768,12 +533,7 @@ class MaskRCNN(object):
         anchors = np.broadcast_to(anchors, (len(molded_images),) + anchors.shape)
         model_in = [np.asarray(molded_images, np.float32), np.asarray(image_metas, np.float32),
                     anchors.astype(np.float32)]
-        if self.mode == "training":
-            raise ValueError("run_graph needs an inference-mode model")
-        values = sub(model_in, training=False)
-        if not isinstance(values, (list, tuple)):
-            values = [values]
-        result = OrderedDict((k, np.asarray(v)) for k, v in zip(outputs.keys(), values))
+        result = inspection.evaluate(self.keras_model, outputs, model_in)
         for k, v in result.items():
             log(k, v)
         return result

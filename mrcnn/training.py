@@ -12,7 +12,9 @@ import tensorflow as tf
 
 from mrcnn import distribute as dist
 from mrcnn import weights as weight_io
-from mrcnn.config import LOSS_NAMES
+from mrcnn.heads import build_roi_heads
+from mrcnn.modeling import contracts
+from mrcnn.modeling.rpn import RPN_LOSSES
 
 CONFIG_FILE = "config.json"
 
@@ -83,6 +85,15 @@ def make_optimizer(config, learning_rate, replicas=1):
     return optimizer
 
 
+def loss_names(config):
+    """Names of the training graph's losses: the RPN's, then each RoI
+    head's of config.ROI_HEADS."""
+    names = list(RPN_LOSSES)
+    for head in build_roi_heads(config):
+        names += list(head.losses)
+    return names
+
+
 class Trainer(keras.Model):
     """Runs the training graph in `fit`: total loss = weighted sum of the
     five losses + L2 weight decay (matterport's: WEIGHT_DECAY * sum(w^2) /
@@ -101,10 +112,13 @@ class Trainer(keras.Model):
     def __init__(self, net, config, **kwargs):
         super().__init__(**kwargs)
         self.net = net
-        self.loss_weights = [float(config.LOSS_WEIGHTS.get(n, 1.0)) for n in LOSS_NAMES]
+        # The losses are the outputs named by the heads' (and the RPN's)
+        # loss names; each weighs config.LOSS_WEIGHTS[name] (1 if absent).
+        self.loss_names = contracts.loss_names(net, loss_names(config))
+        self.loss_weights = [float(config.LOSS_WEIGHTS.get(n, 1.0)) for n in self.loss_names]
         # AdamW decays the weights itself.
         self.weight_decay = 0.0 if config.OPTIMIZER == "AdamW" else float(config.WEIGHT_DECAY)
-        self.trackers = [keras.metrics.Mean(name=n) for n in ["loss"] + list(LOSS_NAMES)]
+        self.trackers = [keras.metrics.Mean(name=n) for n in ["loss"] + self.loss_names]
         self.clip_norm = config.GRADIENT_CLIP_NORM
 
     @property
@@ -129,8 +143,9 @@ class Trainer(keras.Model):
         # fit() passes the 7 input arrays; train_on_batch(x) passes (x, None, None).
         if isinstance(data, tuple) and len(data) in (1, 2, 3) and isinstance(data[0], (tuple, list)):
             data = data[0]
-        outputs = self.net(list(data), training=training)
-        parts = [w * tf.reduce_mean(l) for w, l in zip(self.loss_weights, outputs[-5:])]
+        outputs = contracts.by_name(self.net, self.net(list(data), training=training))
+        parts = [w * tf.reduce_mean(outputs[n])
+                 for w, n in zip(self.loss_weights, self.loss_names)]
         total = tf.add_n(parts)
         if self.weight_decay:
             # sum(w^2) = 2 * l2_loss(w): one kernel, one pass over the weight.

@@ -437,9 +437,9 @@ def assert_same_outputs(a, b):
     _, molded, metas, anchors = tiny_inputs(a)
     out_a = a._predict(molded, metas, anchors)
     out_b = b._predict(molded, metas, anchors)
-    assert len(out_a) == len(out_b) == 7
-    for x, y in zip(out_a, out_b):
-        np.testing.assert_array_equal(x, y)
+    assert list(out_a) == list(out_b) and len(out_a) == 7
+    for name in out_a:
+        np.testing.assert_array_equal(out_a[name], out_b[name], err_msg=name)
     return out_a
 
 
@@ -454,7 +454,7 @@ def test_save_load_round_trip(tiny_inference, tiny, tmp_path):
     loaded = fresh.load_weights(path)  # by_name=False: the file is complete
     assert len(loaded) == len(original)
     assert_same_weights(original, snapshot(fresh.keras_model))
-    detections = assert_same_outputs(tiny_inference, fresh)[0]
+    detections = assert_same_outputs(tiny_inference, fresh)["detections"]
     assert (detections[0, :, 4] > 0).any()  # something was detected and compared
 
     image = tiny_inputs(tiny_inference)[0]

@@ -111,6 +111,17 @@ class DetectionTargetLayer(keras.layers.Layer):
     All zero-padded after the sampled RoIs.
     """
 
+    # The outputs by name (the heads read ctx.targets[name]). Positive RoIs
+    # are those with target_class_ids > 0; an image has at most
+    # max_positives(config) of them.
+    OUTPUTS = ("rois", "target_class_ids", "target_bbox", "target_mask")
+
+    @staticmethod
+    def max_positives(config):
+        """The most positive RoIs an image gets (TRAIN_ROIS_PER_IMAGE *
+        ROI_POSITIVE_RATIO, at least 1)."""
+        return max(1, int(config.TRAIN_ROIS_PER_IMAGE * config.ROI_POSITIVE_RATIO))
+
     def __init__(self, config=None, train_rois_per_image=None, roi_positive_ratio=None,
                  bbox_std_dev=None, mask_shape=None, use_mini_mask=None, **kwargs):
         # Box math and NMS run in float32 under any mixed-precision policy.

@@ -1,0 +1,87 @@
+"""What an RoI head is, and the registry the config selects heads from.
+
+A head of the second stage (box/class, mask, ...) is an object built from
+the config that owns its layers, the selection of its training RoIs and
+targets, its losses and its inference outputs. The graph
+(mrcnn.modeling.graph) calls, for each head of config.ROI_HEADS in order:
+
+- training:  ``head.build_training(ctx)`` -> {name: tensor}, outputs and
+  losses of the training graph (a loss is a scalar output whose name is in
+  ``head.losses``; mrcnn.training sums the losses by name, weighted by
+  config.LOSS_WEIGHTS);
+- inference: ``head.build_inference(ctx)`` -> {name: tensor}.
+
+``ctx`` (mrcnn.modeling.graph.GraphContext) holds the config, the inputs
+by name, the feature maps, the RPN's outputs, the training targets
+(``ctx.targets``: DetectionTargetLayer's outputs by name) and
+``ctx.outputs``, the outputs of the heads before this one (the mask head
+reads the box head's ``detections``). Outputs are named by the contract in
+mrcnn.modeling.contracts.
+
+A new head is one file: subclass RoIHead, decorate it with
+``@register_head("name")`` and add the name to config.ROI_HEADS.
+"""
+
+HEADS = {}
+BUILTIN_HEADS = ("box", "mask")
+
+
+def register_head(name):
+    """Class decorator: make an RoIHead subclass selectable as
+    config.ROI_HEADS entry `name`."""
+    def register(cls):
+        # Registering a name again replaces the head (a notebook cell run
+        # twice), except for the built-in ones.
+        if name in BUILTIN_HEADS and HEADS.get(name, cls) is not cls:
+            raise ValueError("{!r} is a built-in RoI head; register yours under another "
+                             "name".format(name))
+        cls.name = name
+        HEADS[name] = cls
+        return cls
+    return register
+
+
+def build_roi_heads(config):
+    """The heads of config.ROI_HEADS, in order, built from the config."""
+    unknown = [n for n in config.ROI_HEADS if n not in HEADS]
+    if unknown:
+        raise ValueError("config.ROI_HEADS: unknown head(s) {}; registered: {}".format(
+            ", ".join(map(repr, unknown)), ", ".join(sorted(HEADS))))
+    return [HEADS[name](config) for name in config.ROI_HEADS]
+
+
+class RoIHead(object):
+    """Base class of the second-stage heads.
+
+    Class attributes a head declares (the graph's named contracts):
+        outputs: names of its inference outputs.
+        training_outputs: names of its training-graph outputs (not losses).
+        losses: names of its losses (keys of config.LOSS_WEIGHTS; each is
+            registered in mrcnn.losses.LOSSES).
+        requires: names of outputs of earlier heads it reads at inference.
+    """
+
+    name = None
+    outputs = ()
+    training_outputs = ()
+    losses = ()
+    requires = ()
+
+    def __init__(self, config):
+        self.config = config
+
+    def training_inputs(self):
+        """Extra inputs of the training graph this head needs (ground truth
+        beyond classes, boxes and masks): {name: keras.Input}."""
+        return {}
+
+    def build_training(self, ctx):
+        """Training-graph outputs and losses: {name: tensor}."""
+        raise NotImplementedError
+
+    def build_inference(self, ctx):
+        """Inference-graph outputs: {name: tensor}."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return "{}(name={!r})".format(type(self).__name__, self.name)
