@@ -247,3 +247,20 @@ def test_cli_ignore_labels(tmp_path, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--format", "labelme", "--train", folder,
                                    "--epochs", "1", "--ignore-labels", ","])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("imagePath", 3, r"a\.json: imagePath is 3; expected a file name"),
+    ("imageWidth", True, r"a\.json: imageHeight/imageWidth are 80/True"),
+    ("group_id", [1], r"a\.json: shape 3 \('dog'\) has group_id \[1\]; expected an integer"),
+])
+def test_fields_of_the_wrong_type_are_named(tmp_path, field, value, message):
+    folder, a, *_ = make_labelme_folder(str(tmp_path))
+    if field == "group_id":
+        a["shapes"][3]["group_id"] = value
+    else:
+        a[field] = value
+    with open(os.path.join(folder, "a.json"), "w") as f:
+        json.dump(a, f)
+    with pytest.raises(AnnotationError, match=message):
+        _load(folder)

@@ -253,6 +253,10 @@ def test_via2_option_ids_become_the_labels_via_shows(tmp_path):
     # class_names are labels as well.
     fixed = _load(str(path), class_attribute="number", class_names=["UNDER", "OVER", "12"])
     assert list(fixed.load_mask(0)[1]) == [2, 1, 3, 1]
+    # Odd attribute definitions are no definitions.
+    project["_via_attributes"] = {"region": ["number"]}
+    path.write_text(json.dumps(project))
+    assert _load(str(path), class_attribute="number").class_names == ["BG", "10", "11", "12"]
     # A VIA 1 export has no attribute definitions: the values stay.
     (tmp_path / "v1.json").write_text(json.dumps(project["_via_img_metadata"]))
     assert _load(str(tmp_path / "v1.json"), class_attribute="number").class_names == [

@@ -276,13 +276,16 @@ def _parse_file(path, ignore, problems):
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise AnnotationError("{}: no 'shapes' list; is it a LabelMe file?".format(path))
     image_path = data.get("imagePath")
+    if image_path is not None and not isinstance(image_path, str):
+        raise AnnotationError("{}: imagePath is {!r}; expected a file name".format(
+            path, image_path))
     if image_path:
         image_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)),
                                                    image_path.replace("\\", "/")))
     height, width = data.get("imageHeight"), data.get("imageWidth")
     if height is not None or width is not None:
         if not (isinstance(height, int) and isinstance(width, int) and height > 0
-                and width > 0):
+                and width > 0 and not isinstance(height, bool) and not isinstance(width, bool)):
             raise AnnotationError("{}: imageHeight/imageWidth are {!r}/{!r}; expected positive "
                                   "integers".format(path, height, width))
     groups, instances = {}, []
@@ -302,6 +305,9 @@ def _parse_file(path, ignore, problems):
         if parsed is None:
             continue
         group = shape.get("group_id")
+        if group is not None and (isinstance(group, bool) or not isinstance(group, (int, str))):
+            raise AnnotationError("{}: {} has group_id {!r}; expected an integer or "
+                                  "null".format(path, where, group))
         if group is None:
             instances.append({"class_name": label, "shapes": [parsed], "where": where})
             continue

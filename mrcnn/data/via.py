@@ -241,7 +241,10 @@ def _via2_option_labels(data, class_attribute):
     attributes."""
     if class_attribute is None or not isinstance(data, dict):
         return {}
-    attribute = ((data.get("_via_attributes") or {}).get("region") or {}).get(class_attribute)
+    attribute = None
+    definitions = data.get("_via_attributes")
+    if isinstance(definitions, dict) and isinstance(definitions.get("region"), dict):
+        attribute = definitions["region"].get(class_attribute)
     if not isinstance(attribute, dict) or not isinstance(attribute.get("options"), dict):
         return {}
     return {str(k): _option_label(attribute["options"], k) for k in attribute["options"]}
@@ -281,17 +284,28 @@ def _via3_attribute(attributes, class_attribute):
     if class_attribute is None:
         return None, None
     for aid, attribute in attributes.items():
-        if isinstance(attribute, dict) and attribute.get("aname") == class_attribute:
+        if isinstance(attribute, dict) and attribute.get("aname") == str(class_attribute):
             return str(aid), attribute
     attribute = attributes.get(str(class_attribute))
     return (str(class_attribute), attribute) if isinstance(attribute, dict) else (None, None)
 
 
 def _via3_option_labels(data, class_attribute):
-    _, attribute = _via3_attribute(data.get("attribute") or {}, class_attribute)
+    attributes = data.get("attribute")
+    _, attribute = _via3_attribute(attributes if isinstance(attributes, dict) else {},
+                                   class_attribute)
     if attribute is None or not isinstance(attribute.get("options"), dict):
         return {}
     return {str(k): _option_label(attribute["options"], k) for k in attribute["options"]}
+
+
+def _nested(data, *keys):
+    """data[k1][k2]... or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 def _via3_entries(data, path, problems):
@@ -303,8 +317,8 @@ def _via3_entries(data, path, problems):
     views = _via3_table(data, "view", path)
     metadata = _via3_table(data, "metadata", path)
     attributes = _via3_table(data, "attribute", path)
-    names = {str(aid): (a.get("aname") if isinstance(a, dict) and a.get("aname") else str(aid))
-             for aid, a in attributes.items()}
+    names = {str(aid): (a["aname"] if isinstance(a, dict) and isinstance(a.get("aname"), str)
+                        and a["aname"] else str(aid)) for aid, a in attributes.items()}
     checkbox = {str(aid) for aid, a in attributes.items()
                 if isinstance(a, dict) and a.get("type") == VIA3_CHECKBOX}
 
@@ -339,8 +353,7 @@ def _via3_entries(data, path, problems):
                     path, fid))
             others = [record["src"]] if isinstance(record.get("src"), str) and record[
                 "src"] and not record["src"].startswith(("data:", "http:", "https:")) else []
-            prefix = (((data.get("config") or {}).get("file") or {}).get("loc_prefix") or {}
-                      ).get(str(record.get("loc")))
+            prefix = _nested(data, "config", "file", "loc_prefix", str(record.get("loc")))
             if others and isinstance(prefix, str) and prefix and not prefix.startswith(
                     ("http:", "https:")):
                 others.insert(0, prefix + others[0])
