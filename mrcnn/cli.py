@@ -111,7 +111,8 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
     return model, names
 
 
-def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None):
+def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
+                 ignore_labels=None):
     """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
     annotation JSON file (coco, via; `images` is the image folder, default
     the JSON's), a folder of LabelMe JSON files, a folder of instance-label
@@ -123,8 +124,11 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None)
         put in that order; for any format a dataset with other classes is
         refused, so validation and evaluation never compare mislabelled ids.
     class_attribute: VIA region attribute holding the class name.
+    ignore_labels: LabelMe labels whose shapes are dropped (e.g. "__ignore__").
     """
-    dataset = _load_dataset(fmt, path, images, class_names, class_attribute)
+    if ignore_labels and fmt != "labelme":
+        raise UsageError("--ignore-labels is for --format labelme (got --format {})".format(fmt))
+    dataset = _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels)
     if class_names is not None and list(dataset.class_names) != list(class_names):
         raise ValueError("{} has the classes {} but {} are expected (the training data's or "
                          "the model's, in class id order)".format(
@@ -132,7 +136,7 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None)
     return dataset
 
 
-def _load_dataset(fmt, path, images, class_names, class_attribute):
+def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels=None):
     names = list(class_names[1:]) if class_names is not None else None
     if fmt not in DATASET_FORMATS:
         raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
@@ -160,7 +164,7 @@ def _load_dataset(fmt, path, images, class_names, class_attribute):
                              class_names=names)
     if fmt == "labelme":
         from mrcnn.data.labelme import load_labelme_folder
-        return load_labelme_folder(path, class_names=names)
+        return load_labelme_folder(path, class_names=names, ignore_labels=ignore_labels or ())
     # folder: PATH holds the instance-label PNGs, --images the images; an
     # optional classes.json beside the masks is the class map.
     from mrcnn.data.folder import load_image_folder
@@ -251,7 +255,8 @@ def _evaluate(args):
     from mrcnn.evaluate import evaluate_model, format_metrics
     model, names = load_model(args.model, args.config, parse_overrides(args.set))
     dataset = load_dataset(args.format, args.dataset, args.images, class_names=names,
-                           class_attribute=args.class_attribute)
+                           class_attribute=args.class_attribute,
+                           ignore_labels=args.ignore_labels)
     if model.config.NUM_CLASSES != dataset.num_classes:
         raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
             model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
@@ -272,9 +277,11 @@ def _train(args):
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
     train = load_dataset(args.format, args.train, args.train_images,
-                         class_attribute=args.class_attribute)
+                         class_attribute=args.class_attribute,
+                         ignore_labels=args.ignore_labels)
     val = load_dataset(args.format, args.val, args.val_images, class_names=train.class_names,
-                       class_attribute=args.class_attribute) if args.val else None
+                       class_attribute=args.class_attribute,
+                       ignore_labels=args.ignore_labels) if args.val else None
     overrides = parse_overrides(args.set)
     # NUM_CLASSES follows the data unless --set says otherwise (a config file
     # from another dataset keeps everything else).
@@ -337,6 +344,19 @@ def _download_weights(args):
 #  Parser
 ############################################################
 
+def _label_list(text):
+    labels = [label.strip() for label in text.split(",") if label.strip()]
+    if not labels:
+        raise argparse.ArgumentTypeError("expected LABEL[,LABEL...], e.g. __ignore__")
+    return labels
+
+
+def _ignore_labels_argument(parser):
+    parser.add_argument("--ignore-labels", type=_label_list, metavar="LABEL[,LABEL...]",
+                        help="labelme: drop the shapes of these labels (comma-separated, "
+                             "e.g. __ignore__,_background_)")
+
+
 def _model_arguments(parser):
     parser.add_argument("--model", required=True,
                         help="model directory (from mrcnn train/demo or MaskRCNN.save), "
@@ -387,6 +407,7 @@ def build_parser():
     train.add_argument("--class-attribute",
                        help="via: the region attribute that holds the class name (default: "
                             "one class, 'object')")
+    _ignore_labels_argument(train)
     train.add_argument("--val-images", help="validation image folder")
     train.add_argument("--config", help="Config JSON (Config.save) to start from; "
                                         "NUM_CLASSES follows the data unless --set")
@@ -424,6 +445,7 @@ def build_parser():
     evaluate.add_argument("--images", help="image folder (default: beside the annotations)")
     evaluate.add_argument("--class-attribute",
                           help="via: the region attribute that holds the class name")
+    _ignore_labels_argument(evaluate)
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
     evaluate.add_argument("--results", help="write the detections as COCO results JSON")
     evaluate.add_argument("--metrics", help="write the metrics as JSON")

@@ -33,8 +33,9 @@ from mrcnn import weights as weight_io
 from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F401
                             resnet_graph)
 from mrcnn.config import Config
-from mrcnn.data.pipeline import (build_rpn_targets, data_generator,  # noqa: F401
-                                 load_image_gt, make_tf_dataset)
+from mrcnn.data.pipeline import (build_detection_targets, build_rpn_targets,  # noqa: F401
+                                 data_generator, generate_random_rois, load_image_gt,
+                                 make_tf_dataset)
 from mrcnn.heads import (build_fpn_mask_graph, build_rpn_model,  # noqa: F401
                          fpn_classifier_graph)
 from mrcnn.layers import (DetectionLayer, DetectionTargetLayer,  # noqa: F401

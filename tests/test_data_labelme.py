@@ -179,3 +179,88 @@ def test_bad_files_give_clear_errors(tmp_path):
         dataset.load_image(0)
     with pytest.raises(FileNotFoundError, match="no .json files"):
         LabelMeDataset().load_labelme(str(tmp_path / "photos"))
+
+
+def jpeg_base64(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=90)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def test_tutorial_file_naming_itself_uses_the_embedded_image(tmp_path):
+    """LabelMe's examples/tutorial/apc2016_obj3.json: an old (3.x) file whose
+    imagePath is the JSON itself, the JPEG in imageData, no
+    imageHeight/imageWidth and shapes without shape_type/group_id."""
+    rng = np.random.RandomState(3)
+    pixels = rng.randint(0, 255, (48, 64, 3)).astype(np.uint8)
+    encoded = jpeg_base64(pixels)
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+        decoded = np.array(image.convert("RGB"))
+    points = [[7.9, 4.8], [17.9, 40.8], [58.9, 42.8], [60.9, 6.8]]
+    data = {"shapes": [{"label": "shelf", "line_color": None, "fill_color": None,
+                        "points": points}],
+            "lineColor": [0, 255, 0, 128], "fillColor": [255, 0, 0, 128],
+            "imagePath": "apc2016_obj3.json", "imageData": encoded}
+    (tmp_path / "apc2016_obj3.json").write_text(json.dumps(data))
+    dataset = _load(str(tmp_path))
+    assert dataset.class_names == ["BG", "shelf"]
+    np.testing.assert_array_equal(dataset.load_image(0), decoded)
+    masks, class_ids = dataset.load_mask(0)
+    assert masks.shape == (48, 64, 1) and list(class_ids) == [1]
+    np.testing.assert_array_equal(masks[..., 0], coco_polygon(points, 48, 64))
+    assert dataset.image_reference(0).endswith("apc2016_obj3.json")
+    # The same file without imageData: nothing to read the image from.
+    del data["imageData"]
+    (tmp_path / "apc2016_obj3.json").write_text(json.dumps(data))
+    dataset = _load(str(tmp_path), check_images=False)
+    with pytest.raises(ValueError, match=r"image 0: cannot read .*apc2016_obj3\.json"):
+        dataset.load_image(0)
+
+
+def test_cli_ignore_labels(tmp_path, capsys):
+    """`mrcnn train/evaluate --format labelme --ignore-labels`: the labels
+    are dropped as by load_labelme_folder(ignore_labels=...)."""
+    from mrcnn.cli import UsageError, build_parser, load_dataset, main
+    folder, *_ = make_labelme_folder(str(tmp_path))
+    args = build_parser().parse_args(["train", "--format", "labelme", "--train", folder,
+                                      "--epochs", "1", "--ignore-labels",
+                                      "__ignore__, _background_"])
+    assert args.ignore_labels == ["__ignore__", "_background_"]
+    assert build_parser().parse_args(["evaluate", "--model", "m", "--format", "labelme",
+                                      "--dataset", folder, "--ignore-labels", "__ignore__"]
+                                     ).ignore_labels == ["__ignore__"]
+    with pytest.warns(UserWarning):
+        kept = load_dataset("labelme", folder)
+        dropped = load_dataset("labelme", folder, ignore_labels=args.ignore_labels)
+    assert kept.class_names == ["BG", "__ignore__", "bird", "cat", "dog"]
+    assert dropped.class_names == ["BG", "bird", "cat", "dog"]
+    with pytest.raises(UsageError, match="--ignore-labels is for --format labelme"):
+        load_dataset("shapes", "2", ignore_labels=["x"])
+    # Through `mrcnn train`: the class list it reports (NUM_CLASSES mismatch,
+    # stops before building a model) has no __ignore__.
+    with pytest.warns(UserWarning):
+        assert main(["train", "--format", "labelme", "--train", folder, "--epochs", "1",
+                     "--ignore-labels", "__ignore__", "--set", "NUM_CLASSES=2",
+                     "--logs", str(tmp_path / "logs")]) == 1
+    assert "training data has 4 classes (with BG): BG, bird, cat, dog" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--format", "labelme", "--train", folder,
+                                   "--epochs", "1", "--ignore-labels", ","])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("imagePath", 3, r"a\.json: imagePath is 3; expected a file name"),
+    ("imageWidth", True, r"a\.json: imageHeight/imageWidth are 80/True"),
+    ("group_id", [1], r"a\.json: shape 3 \('dog'\) has group_id \[1\]; expected an integer"),
+])
+def test_fields_of_the_wrong_type_are_named(tmp_path, field, value, message):
+    folder, a, *_ = make_labelme_folder(str(tmp_path))
+    if field == "group_id":
+        a["shapes"][3]["group_id"] = value
+    else:
+        a[field] = value
+    with open(os.path.join(folder, "a.json"), "w") as f:
+        json.dump(a, f)
+    with pytest.raises(AnnotationError, match=message):
+        _load(folder)

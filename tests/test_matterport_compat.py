@@ -226,7 +226,7 @@ def test_inspect_data_cells(dataset, capsys):
     ax = get_ax()
     visualize.draw_boxes(image, boxes=level_anchors[:20], ax=ax)
 
-    # Data generator (the 7 batch arrays; random_rois/detection_targets are gone)
+    # Data generator: the 7 batch arrays
     g = modellib.data_generator(dataset, config, shuffle=True, batch_size=2)
     inputs, outputs = next(g)
     normalized_images, image_meta, rpn_match, rpn_bbox, gt_class_ids, gt_boxes, gt_masks = \
@@ -245,9 +245,111 @@ def test_inspect_data_cells(dataset, capsys):
     visualize.draw_boxes(sample_image, boxes=anchors[positive_anchor_ids],
                          refined_boxes=refined_anchors, ax=ax)
     assert drew_something(ax)
-    with pytest.raises(NotImplementedError, match="USE_RPN_ROIS"):
-        next(modellib.data_generator(dataset, config, random_rois=2000, batch_size=2,
-                                     detection_targets=True))
+
+    # Data generator with random RoIs and their detection targets
+    random_rois = 2000
+    g = modellib.data_generator(
+        dataset, config, shuffle=True, random_rois=random_rois,
+        batch_size=4,
+        detection_targets=True)
+    if random_rois:
+        [normalized_images, image_meta, rpn_match, rpn_bbox, gt_class_ids, gt_boxes, gt_masks,
+         rpn_rois, rois], [mrcnn_class_ids, mrcnn_bbox, mrcnn_mask] = next(g)
+        log("rois", rois)
+        log("mrcnn_class_ids", mrcnn_class_ids)
+        log("mrcnn_bbox", mrcnn_bbox)
+        log("mrcnn_mask", mrcnn_mask)
+    log("gt_class_ids", gt_class_ids)
+    log("gt_boxes", gt_boxes)
+    log("gt_masks", gt_masks)
+    log("rpn_match", rpn_match, )
+    log("rpn_bbox", rpn_bbox)
+    # matterport wrote dataset.image_reference(image_meta[0][0]), a float
+    # index that NumPy no longer accepts for a list; parse_image_meta is the
+    # form that works.
+    image_id = modellib.parse_image_meta(image_meta)["image_id"][0]
+    print("image_id: ", image_id, dataset.image_reference(image_id))
+    # Remove the last dim in mrcnn_class_ids. It's only added
+    # to satisfy Keras restriction on target shape.
+    mrcnn_class_ids = mrcnn_class_ids[:, :, 0]
+    assert rois.shape == (4, config.TRAIN_ROIS_PER_IMAGE, 4)
+    assert mrcnn_mask.shape == (4, config.TRAIN_ROIS_PER_IMAGE, 28, 28, config.NUM_CLASSES)
+
+    b = 0
+    sample_image = modellib.unmold_image(normalized_images[b], config)
+    indices = np.where(rpn_match[b] == 1)[0]
+    refined_anchors = utils.apply_box_deltas(anchors[indices],
+                                             rpn_bbox[b, :len(indices)] * config.RPN_BBOX_STD_DEV)
+    log("anchors", anchors)
+    log("refined_anchors", refined_anchors)
+    positive_anchor_ids = np.where(rpn_match[b] == 1)[0]
+    print("Positive anchors: {}".format(len(positive_anchor_ids)))
+    negative_anchor_ids = np.where(rpn_match[b] == -1)[0]
+    print("Negative anchors: {}".format(len(negative_anchor_ids)))
+    neutral_anchor_ids = np.where(rpn_match[b] == 0)[0]
+    print("Neutral anchors: {}".format(len(neutral_anchor_ids)))
+    # ROI breakdown by class
+    for c, n in zip(dataset.class_names, np.bincount(mrcnn_class_ids[b].flatten())):
+        if n:
+            print("{:23}: {}".format(c[:20], n))
+    assert "BG" in capsys.readouterr().out
+    ax = get_ax()
+    visualize.draw_boxes(sample_image, boxes=anchors[positive_anchor_ids],
+                         refined_boxes=refined_anchors, ax=ax)
+
+    # ROIs
+    if random_rois:
+        # Class aware bboxes
+        bbox_specific = mrcnn_bbox[b, np.arange(mrcnn_bbox.shape[1]), mrcnn_class_ids[b], :]
+        # Refined ROIs
+        refined_rois = utils.apply_box_deltas(rois[b].astype(np.float32),
+                                              bbox_specific[:, :4] * config.BBOX_STD_DEV)
+        # Class aware masks
+        mask_specific = mrcnn_mask[b, np.arange(mrcnn_mask.shape[1]), :, :, mrcnn_class_ids[b]]
+        visualize.draw_rois(sample_image, rois[b], refined_rois, mask_specific,
+                            mrcnn_class_ids[b], dataset.class_names)
+        # Any repeated ROIs?
+        rows = np.ascontiguousarray(rois[b]).view(
+            np.dtype((np.void, rois.dtype.itemsize * rois.shape[-1])))
+        _, idx = np.unique(rows, return_index=True)
+        print("Unique ROIs: {} out of {}".format(len(idx), rois.shape[1]))
+        # The positive RoIs refined by their targets are ground-truth boxes.
+        positive = mrcnn_class_ids[b] > 0
+        assert positive.any()
+        n = int((gt_class_ids[b] > 0).sum())
+        distance = np.abs(refined_rois[positive][:, None] - gt_boxes[b, :n][None]).max(axis=2)
+        assert (distance.min(axis=1) < 1e-3).all()
+
+    if random_rois:
+        # Display ROIs and corresponding masks and bounding boxes
+        ids = random.sample(range(rois.shape[1]), 8)
+        images = []
+        titles = []
+        for i in ids:
+            image = visualize.draw_box(sample_image.copy(), rois[b, i, :4].astype(np.int32),
+                                       [255, 0, 0])
+            image = visualize.draw_box(image, refined_rois[i].astype(np.int64), [0, 255, 0])
+            images.append(image)
+            titles.append("ROI {}".format(i))
+            images.append(mask_specific[i] * 255)
+            titles.append(dataset.class_names[mrcnn_class_ids[b, i]][:20])
+        visualize.display_images(images, titles, cols=4, cmap="Blues", interpolation="none")
+
+    # Check ratio of positive ROIs in a set of images.
+    if random_rois:
+        limit = 3
+        temp_g = modellib.data_generator(
+            dataset, config, shuffle=True, random_rois=10000,
+            batch_size=1, detection_targets=True)
+        total = 0
+        for i in range(limit):
+            _, [ids, _, _] = next(temp_g)
+            positive_rois = np.sum(ids[0] > 0)
+            total += positive_rois
+            print("{:5} {:5.2f}".format(positive_rois, positive_rois / ids.shape[1]))
+        print("Average percent: {:.2f}".format(total / (limit * ids.shape[1])))
+        # int(TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO) = int(32 * 0.33) = 10 of 32
+        assert total == limit * 10
 
 
 ############################################################

@@ -7,8 +7,9 @@
 What is read (LabelMe 3.x-5.x)
 ------------------------------
 * ``imagePath``: the image, relative to the JSON file's folder (absolute
-  paths work too). When that file is missing but the JSON embeds
-  ``imageData`` (base64), the embedded image is used.
+  paths work too). When that file is missing or is no image (LabelMe's own
+  tutorial file names the JSON itself) and the JSON embeds ``imageData``
+  (base64), the embedded image is used.
 * ``imageHeight``/``imageWidth``: the image size (read from the image when
   absent).
 * ``shapes``: each has a ``label`` (the class name), ``points`` [[x, y],
@@ -125,12 +126,16 @@ class LabelMeDataset(Dataset):
                                                       names))
                 inst["class_id"] = class_index[inst["class_name"]]
             image_path = record["image_path"]
-            on_disk = image_path is not None and os.path.exists(image_path)
+            # A readable image file wins, else the embedded imageData: LabelMe's
+            # tutorial file names the JSON itself as its imagePath. An existing
+            # file that is no image, without imageData, is named by load_image.
+            exists = image_path is not None and os.path.isfile(image_path)
+            size = image_size(image_path) if exists else None
+            on_disk = size is not None or (exists and not record["has_image_data"])
             if not on_disk and not record["has_image_data"]:
                 missing.append(image_path or "(no imagePath in {})".format(path))
             if record["height"] is None:
-                size = image_size(image_path) if on_disk else None
-                if size is None and record["has_image_data"]:
+                if not on_disk and record["has_image_data"]:
                     size = _embedded_image(path).shape[:2]
                 record["height"], record["width"] = size or (None, None)
             if record["height"] is not None:
@@ -271,13 +276,16 @@ def _parse_file(path, ignore, problems):
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise AnnotationError("{}: no 'shapes' list; is it a LabelMe file?".format(path))
     image_path = data.get("imagePath")
+    if image_path is not None and not isinstance(image_path, str):
+        raise AnnotationError("{}: imagePath is {!r}; expected a file name".format(
+            path, image_path))
     if image_path:
         image_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)),
                                                    image_path.replace("\\", "/")))
     height, width = data.get("imageHeight"), data.get("imageWidth")
     if height is not None or width is not None:
         if not (isinstance(height, int) and isinstance(width, int) and height > 0
-                and width > 0):
+                and width > 0 and not isinstance(height, bool) and not isinstance(width, bool)):
             raise AnnotationError("{}: imageHeight/imageWidth are {!r}/{!r}; expected positive "
                                   "integers".format(path, height, width))
     groups, instances = {}, []
@@ -297,6 +305,9 @@ def _parse_file(path, ignore, problems):
         if parsed is None:
             continue
         group = shape.get("group_id")
+        if group is not None and (isinstance(group, bool) or not isinstance(group, (int, str))):
+            raise AnnotationError("{}: {} has group_id {!r}; expected an integer or "
+                                  "null".format(path, where, group))
         if group is None:
             instances.append({"class_name": label, "shapes": [parsed], "where": where})
             continue

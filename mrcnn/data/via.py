@@ -9,6 +9,16 @@ What is read
 * A VIA 1.x export (``via_region_data.json``): an object whose values are
   ``{"filename", "size", "regions", "file_attributes"}``; a VIA 2.x project
   file (its ``_via_img_metadata`` is that object); or a list of such entries.
+* A VIA 3.x project (``project``, ``config``, ``attribute``, ``file``,
+  ``view``, ``metadata``): each image file (``fname``, else ``src``) shown
+  in a single-file view is an image; the view's spatial metadata (``xy`` =
+  [shape id, coordinates...], no ``z``) are its regions, with VIA 3's shape
+  ids POINT 1, RECTANGLE 2 (x, y, w, h), CIRCLE 3 (cx, cy, r), ELLIPSE 4
+  (cx, cy, rx, ry), LINE 5, POLYLINE 6, POLYGON 7 (x0, y0, x1, y1, ...),
+  EXTREME_RECTANGLE 8 (the box of 4 points) and EXTREME_CIRCLE 9 (the circle
+  through 3 points); ``av`` holds the attribute values by attribute id, and
+  `class_attribute` names the attribute (its ``aname``). Video frame regions
+  and temporal segments are skipped with a warning.
 * ``regions`` as a list or as an object {"0": region, "1": region, ...}
   (older VIA 1.x writes the latter); each region is one instance.
 * ``shape_attributes``: ``polygon`` (``all_points_x``, ``all_points_y``),
@@ -19,7 +29,10 @@ What is read
 * The class: with ``class_attribute=None`` every region is one class named
   `default_class`; otherwise the region attribute of that name gives the
   class name (a text/dropdown/radio value, or a checkbox object with one
-  ticked option).
+  ticked option). Dropdown, radio and checkbox values are option ids; the
+  class is the option's label as VIA shows it (``_via_attributes`` of a VIA
+  2 project, ``attribute`` of a VIA 3 project), or the id where the option
+  has no label (and in VIA 1 exports, which hold no attribute definitions).
 
 Coordinates are pixel coordinates of the original image with the COCO
 convention (pixel (r, c) covers [c, c + 1) x [r, r + 1)); polygons and
@@ -81,8 +94,13 @@ class ViaDataset(Dataset):
         data = read_json(json_path, "VIA annotation file")
         if image_dir is None:
             image_dir = os.path.dirname(os.path.abspath(json_path))
-        entries = _via_entries(data, json_path)
         problems = ProblemCounter(json_path)
+        if _is_via3_project(data):
+            entries = _via3_entries(data, json_path, problems)
+            labels = _via3_option_labels(data, class_attribute)
+        else:
+            entries = _via_entries(data, json_path)
+            labels = _via2_option_labels(data, class_attribute)
         parsed = []
         for key, entry in entries:
             filename = entry.get("filename") if isinstance(entry, dict) else None
@@ -94,13 +112,13 @@ class ViaDataset(Dataset):
             for index, region in regions:
                 where = "{} region {}".format(filename, index)
                 instance = _parse_region(region, where, json_path, class_attribute,
-                                         default_class, problems)
+                                         default_class, problems, labels)
                 if instance is not None:
                     instances.append(instance)
-            parsed.append((filename, instances))
+            parsed.append((filename, instances, entry.get("other_paths", ())))
 
         names = list(class_names) if class_names is not None else sorted(
-            {inst["class_name"] for _, insts in parsed for inst in insts} or {default_class})
+            {inst["class_name"] for _, insts, _ in parsed for inst in insts} or {default_class})
         if len(set(names)) != len(names):
             raise ValueError("load_via: class_names has duplicates: {}".format(names))
         class_index = {name: i + 1 for i, name in enumerate(names)}
@@ -108,7 +126,7 @@ class ViaDataset(Dataset):
             self.add_class(source, i, name)
 
         missing, added = [], 0
-        for filename, instances in parsed:
+        for filename, instances, other_paths in parsed:
             if skip_empty and not instances:
                 continue
             for inst in instances:
@@ -117,7 +135,7 @@ class ViaDataset(Dataset):
                                           "{}".format(json_path, inst["where"],
                                                       inst["class_name"], names))
                 inst["class_id"] = class_index[inst["class_name"]]
-            path = resolve_image_path(image_dir, filename)
+            path = _image_path(image_dir, filename, other_paths)
             size = image_size(path) if os.path.exists(path) else None
             if size is None and not os.path.exists(path):
                 missing.append(path)
@@ -183,12 +201,246 @@ def _via_entries(data, path):
     """[(key, entry)] of a VIA 1.x export, VIA 2.x project or list."""
     if isinstance(data, dict) and "_via_img_metadata" in data:
         data = data["_via_img_metadata"]
+    elif (isinstance(data, dict) and isinstance(data.get("project"), dict)
+          and "filename" not in data["project"]):
+        raise AnnotationError("{}: this looks like a VIA 3 project ('project') but it has no "
+                              "'file', 'view' or 'metadata'; save the project from VIA 3 again, "
+                              "or export COCO from VIA 3 and use load_coco_json".format(path))
     if isinstance(data, dict):
         return list(data.items())
     if isinstance(data, list):
         return list(enumerate(data))
     raise AnnotationError("{}: the top level is a {}; a VIA file is an object of image "
                           "entries".format(path, type(data).__name__))
+
+
+def _image_path(image_dir, filename, other_paths=()):
+    """The image file of an entry: `filename` in `image_dir` (see
+    resolve_image_path), else the first of `other_paths` (VIA 3's ``src``
+    and location prefix) that exists."""
+    path = resolve_image_path(image_dir, filename)
+    if os.path.exists(path):
+        return path
+    for other in other_paths:
+        candidate = other if os.path.isabs(other) else resolve_image_path(image_dir, other)
+        if os.path.exists(candidate):
+            return candidate
+    return path
+
+
+def _option_label(options, option_id):
+    """What VIA shows for an option: its description, or the id when the
+    description is empty."""
+    label = options.get(option_id) if isinstance(options, dict) else None
+    return label.strip() if isinstance(label, str) and label.strip() else option_id
+
+
+def _via2_option_labels(data, class_attribute):
+    """{option id: label} of the region attribute `class_attribute` of a VIA
+    2 project (``_via_attributes``); {} for VIA 1 exports and text
+    attributes."""
+    if class_attribute is None or not isinstance(data, dict):
+        return {}
+    attribute = None
+    definitions = data.get("_via_attributes")
+    if isinstance(definitions, dict) and isinstance(definitions.get("region"), dict):
+        attribute = definitions["region"].get(class_attribute)
+    if not isinstance(attribute, dict) or not isinstance(attribute.get("options"), dict):
+        return {}
+    return {str(k): _option_label(attribute["options"], k) for k in attribute["options"]}
+
+
+############################################################
+#  VIA 3 projects
+############################################################
+
+# _VIA_RSHAPE of VIA 3 (via-3.x.y/src/js/_via_metadata.js) and the number of
+# coordinates after the shape id (None: a list of x, y pairs).
+VIA3_SHAPES = {1: ("point", 2), 2: ("rectangle", 4), 3: ("circle", 3), 4: ("ellipse", 4),
+               5: ("line", 4), 6: ("polyline", None), 7: ("polygon", None),
+               8: ("extreme_rectangle", 8), 9: ("extreme_circle", 6)}
+VIA3_IMAGE_FILE = 2          # _VIA_FILE_TYPE.IMAGE
+VIA3_TEXT, VIA3_CHECKBOX = 1, 2   # _VIA_ATTRIBUTE_TYPE (RADIO 3, SELECT 4, IMAGE 5)
+
+
+def _is_via3_project(data):
+    return (isinstance(data, dict) and isinstance(data.get("project"), dict)
+            and ("metadata" in data or "file" in data or "view" in data))
+
+
+def _via3_table(data, key, path):
+    table = data.get(key)
+    if table is None:
+        table = {}
+    if not isinstance(table, dict):
+        raise AnnotationError("{}: VIA 3 project: '{}' is a {}, expected an object".format(
+            path, key, type(table).__name__))
+    return table
+
+
+def _via3_attribute(attributes, class_attribute):
+    """(attribute id, attribute) named `class_attribute` (its ``aname``, or
+    its id), or (None, None)."""
+    if class_attribute is None:
+        return None, None
+    for aid, attribute in attributes.items():
+        if isinstance(attribute, dict) and attribute.get("aname") == str(class_attribute):
+            return str(aid), attribute
+    attribute = attributes.get(str(class_attribute))
+    return (str(class_attribute), attribute) if isinstance(attribute, dict) else (None, None)
+
+
+def _via3_option_labels(data, class_attribute):
+    attributes = data.get("attribute")
+    _, attribute = _via3_attribute(attributes if isinstance(attributes, dict) else {},
+                                   class_attribute)
+    if attribute is None or not isinstance(attribute.get("options"), dict):
+        return {}
+    return {str(k): _option_label(attribute["options"], k) for k in attribute["options"]}
+
+
+def _nested(data, *keys):
+    """data[k1][k2]... or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _via3_entries(data, path, problems):
+    """[(key, entry)] of a VIA 3 project in the VIA 2 entry layout: one entry
+    per image file (``file``, shown in a single-file ``view``), its regions
+    the spatial ``metadata`` of that view (``xy`` = [shape id, coordinates],
+    no ``z``), region attributes keyed by attribute name."""
+    files = _via3_table(data, "file", path)
+    views = _via3_table(data, "view", path)
+    metadata = _via3_table(data, "metadata", path)
+    attributes = _via3_table(data, "attribute", path)
+    names = {str(aid): (a["aname"] if isinstance(a, dict) and isinstance(a.get("aname"), str)
+                        and a["aname"] else str(aid)) for aid, a in attributes.items()}
+    checkbox = {str(aid) for aid, a in attributes.items()
+                if isinstance(a, dict) and a.get("type") == VIA3_CHECKBOX}
+
+    def file_of(fid):
+        entry = files.get(str(fid))
+        if not isinstance(entry, dict):
+            raise AnnotationError("{}: VIA 3 project: view lists file {!r}, which is not in "
+                                  "'file'".format(path, fid))
+        return entry
+
+    listed = data["project"].get("vid_list")
+    order = [str(v) for v in listed if str(v) in views] if isinstance(listed, list) else []
+    order += [str(v) for v in views if str(v) not in order]
+    entries, view_file = {}, {}
+    for vid in order:
+        view = views[vid]
+        fids = view.get("fid_list") if isinstance(view, dict) else None
+        if not isinstance(fids, list):
+            raise AnnotationError("{}: VIA 3 project: view {!r} has no 'fid_list'".format(
+                path, vid))
+        if len(fids) != 1:
+            continue  # image pairs: no spatial regions of one image
+        fid = str(fids[0])
+        record = file_of(fid)
+        if record.get("type", VIA3_IMAGE_FILE) != VIA3_IMAGE_FILE:
+            continue
+        view_file[vid] = fid
+        if fid not in entries:
+            fname = record.get("fname")
+            if not isinstance(fname, str) or not fname:
+                raise AnnotationError("{}: VIA 3 project: file {!r} has no 'fname'".format(
+                    path, fid))
+            others = [record["src"]] if isinstance(record.get("src"), str) and record[
+                "src"] and not record["src"].startswith(("data:", "http:", "https:")) else []
+            prefix = _nested(data, "config", "file", "loc_prefix", str(record.get("loc")))
+            if others and isinstance(prefix, str) and prefix and not prefix.startswith(
+                    ("http:", "https:")):
+                others.insert(0, prefix + others[0])
+            entries[fid] = {"filename": fname, "regions": {}, "other_paths": others}
+    if not entries and files:
+        raise AnnotationError("{}: VIA 3 project without image files (types {}): video and "
+                              "audio annotations are not instance masks".format(
+                                  path, sorted({f.get("type") for f in files.values()
+                                                if isinstance(f, dict)}, key=str)))
+
+    for mid, item in metadata.items():
+        where = "metadata {!r}".format(mid)
+        if not isinstance(item, dict):
+            raise AnnotationError("{}: VIA 3 project: {} is a {}, expected an object".format(
+                path, where, type(item).__name__))
+        xy, z = item.get("xy") or [], item.get("z") or []
+        if not xy:
+            continue  # file or temporal-segment attributes
+        vid = str(item.get("vid"))
+        if vid not in view_file:
+            if vid not in views:
+                raise AnnotationError("{}: VIA 3 project: {} belongs to view {!r}, which is not "
+                                      "in 'view'".format(path, where, item.get("vid")))
+            problems.add("regions of video, audio or multi-file views skipped", where)
+            continue
+        entry = entries[view_file[vid]]
+        where = "{} region {}".format(entry["filename"], mid)
+        if z:
+            problems.add("regions of video frames (metadata with 'z') skipped", where)
+            continue
+        av = item.get("av") or {}
+        if not isinstance(av, dict):
+            raise AnnotationError("{}: {} has 'av' of type {}; expected an object".format(
+                path, where, type(av).__name__))
+        region_attributes = {}
+        for aid, value in av.items():
+            if str(aid) in checkbox and isinstance(value, str):
+                value = {v: True for v in value.split(",") if v}
+            region_attributes[names.get(str(aid), str(aid))] = value
+        entry["regions"][str(mid)] = {"shape_attributes": _via3_shape(xy, where, path),
+                                      "region_attributes": region_attributes}
+    return list(entries.items())
+
+
+def _via3_shape(xy, where, path):
+    """VIA 2 ``shape_attributes`` of a VIA 3 ``xy`` list."""
+    if (not isinstance(xy, list) or not xy or not isinstance(xy[0], int)
+            or isinstance(xy[0], bool) or not all(_is_number(v) for v in xy[1:])):
+        raise AnnotationError("{}: {} has xy {!r}; expected [shape id, numbers...]".format(
+            path, where, xy[:6] if isinstance(xy, list) else xy))
+    shape_id, values = xy[0], [float(v) for v in xy[1:]]
+    if shape_id not in VIA3_SHAPES:
+        return {"name": "VIA 3 shape id {}".format(shape_id)}
+    name, count = VIA3_SHAPES[shape_id]
+    if (count is not None and len(values) != count) or (count is None and len(values) % 2):
+        raise AnnotationError("{}: {} ({}) has {} coordinates; expected {}".format(
+            path, where, name, len(values), count if count is not None else "x, y pairs"))
+    xs, ys = values[0::2], values[1::2]
+    if name == "point":
+        return {"name": "point", "cx": values[0], "cy": values[1]}
+    if name == "rectangle":
+        return dict(zip(("name", "x", "y", "width", "height"), ["rect"] + values))
+    if name == "circle":
+        return dict(zip(("name", "cx", "cy", "r"), ["circle"] + values))
+    if name == "ellipse":
+        return dict(zip(("name", "cx", "cy", "rx", "ry"), ["ellipse"] + values))
+    if name in ("line", "polyline"):
+        return {"name": "polyline", "all_points_x": xs, "all_points_y": ys}
+    if name == "polygon":
+        return {"name": "polygon", "all_points_x": xs, "all_points_y": ys}
+    if name == "extreme_rectangle":  # the left, top, right and bottom extreme points
+        return {"name": "rect", "x": min(xs), "y": min(ys), "width": max(xs) - min(xs),
+                "height": max(ys) - min(ys)}
+    # extreme_circle: three points on the circle
+    return _circle_through(xs, ys)
+
+
+def _circle_through(xs, ys):
+    """VIA 2 circle through three points (r = 0 when they are collinear)."""
+    (ax, bx, cx), (ay, by, cy) = xs, ys
+    d = 2.0 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by))
+    if abs(d) < 1e-12:
+        return {"name": "circle", "cx": ax, "cy": ay, "r": 0.0}
+    a2, b2, c2 = ax * ax + ay * ay, bx * bx + by * by, cx * cx + cy * cy
+    ux = (a2 * (by - cy) + b2 * (cy - ay) + c2 * (ay - by)) / d
+    uy = (a2 * (cx - bx) + b2 * (ax - cx) + c2 * (bx - ax)) / d
+    return {"name": "circle", "cx": ux, "cy": uy, "r": float(np.hypot(ax - ux, ay - uy))}
 
 
 def _region_list(regions, path, filename):
@@ -216,7 +468,7 @@ def _numbers(shape, keys, where, path):
     return values
 
 
-def _parse_region(region, where, path, class_attribute, default_class, problems):
+def _parse_region(region, where, path, class_attribute, default_class, problems, labels=None):
     """{"class_name", "shapes", "where"} of a VIA region, or None to skip it."""
     if not isinstance(region, dict):
         raise AnnotationError("{}: {} is a {}, expected an object".format(
@@ -264,11 +516,15 @@ def _parse_region(region, where, path, class_attribute, default_class, problems)
     else:
         problems.add("regions of unknown shape {!r} skipped".format(kind), where)
         return None
-    return {"class_name": _region_class(region, where, path, class_attribute, default_class),
+    return {"class_name": _region_class(region, where, path, class_attribute, default_class,
+                                        labels or {}),
             "shapes": shapes, "where": where}
 
 
-def _region_class(region, where, path, class_attribute, default_class):
+def _region_class(region, where, path, class_attribute, default_class, labels):
+    """The class name of a region: its `class_attribute` value; option ids
+    (radio, dropdown, checkbox) become the option labels VIA shows (`labels`:
+    {option id: label}), an id without a label stays as it is."""
     if class_attribute is None:
         return default_class
     attributes = region.get("region_attributes") or {}
@@ -282,6 +538,8 @@ def _region_class(region, where, path, class_attribute, default_class):
         value = ticked[0]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
+    if isinstance(value, str) and value in labels:
+        value = labels[value]
     if not isinstance(value, str) or not value.strip():
         raise AnnotationError("{}: {} has no class in region attribute {!r} (its attributes: "
                               "{})".format(path, where, class_attribute,
