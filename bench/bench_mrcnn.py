@@ -271,7 +271,7 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
         lat_model = bl.time_it(
             lambda: model._predict(molded, metas, batch_anchors) and None, 1, runs)
         outs = model._predict(molded, metas, batch_anchors)
-        detections, mrcnn_mask = outs[0], outs[3]
+        detections, mrcnn_mask = outs["detections"], outs["mrcnn_mask"]
         lat_post = bl.time_it(lambda: unmold_detections(
             detections[0], mrcnn_mask[0], img.shape, molded[0].shape, windows[0]) and None,
             1, runs)
