@@ -1,10 +1,10 @@
-"""mrcnn.utils.Dataset and the synthetic shapes dataset."""
+"""mrcnn.utils.Dataset (mrcnn/data/dataset.py); the shapes dataset is in
+test_data_shapes.py."""
 import numpy as np
 import pytest
 from PIL import Image
 
 from mrcnn import utils
-from mrcnn.data.shapes import ShapesConfig, ShapesDataset
 
 
 def make_two_source_dataset():
@@ -77,52 +77,6 @@ def test_load_image_converts_gray_and_rgba(tmp_path):
 def test_default_load_mask_is_empty():
     masks, class_ids = make_two_source_dataset().load_mask(0)
     assert masks.shape == (0, 0, 0) and class_ids.shape == (0,)
-
-
-def test_shapes_dataset_is_reproducible_and_consistent():
-    a, b, c = ShapesDataset(), ShapesDataset(), ShapesDataset()
-    a.load_shapes(20, 128, 128, seed=7)
-    b.load_shapes(20, 128, 128, seed=7)
-    c.load_shapes(20, 128, 128, seed=8)
-    for d in (a, b, c):
-        d.prepare()
-    assert a.class_names == ["BG", "square", "circle", "triangle"]
-    assert [i["shapes"] for i in a.image_info] == [i["shapes"] for i in b.image_info]
-    assert [i["shapes"] for i in a.image_info] != [i["shapes"] for i in c.image_info]
-    for image_id in a.image_ids:
-        image = a.load_image(image_id)
-        np.testing.assert_array_equal(image, b.load_image(image_id))
-        masks, class_ids = a.load_mask(image_id)
-        assert image.shape == (128, 128, 3) and image.dtype == np.uint8
-        assert masks.dtype == bool and masks.shape[:2] == (128, 128)
-        assert class_ids.dtype == np.int32 and 1 <= masks.shape[-1] <= 4
-        assert set(class_ids) <= {1, 2, 3}
-        # Instances do not overlap after occlusion; each shape's pixels carry its colour.
-        assert masks.sum(-1).max() <= 1
-        for i, (shape, color, _) in enumerate(a.image_info[image_id]["shapes"]):
-            assert a.class_names[class_ids[i]] == shape
-            if masks[..., i].any():
-                np.testing.assert_array_equal(image[masks[..., i]][0], color)
-
-
-def test_shapes_are_drawn_where_described():
-    d = ShapesDataset()
-    d.add_class("shapes", 1, "square")
-    d.add_class("shapes", 2, "circle")
-    d.add_class("shapes", 3, "triangle")
-    d.add_image("shapes", 0, None, width=64, height=64, bg_color=np.array([0, 0, 0]),
-                shapes=[("square", (255, 0, 0), (20, 30, 5)), ("circle", (0, 255, 0), (45, 45, 8))])
-    d.prepare()
-    masks, class_ids = d.load_mask(0)
-    np.testing.assert_array_equal(class_ids, [1, 2])
-    # cv2.rectangle fills (x-s, y-s)..(x+s, y+s) inclusive: rows 25..35, cols 15..25.
-    np.testing.assert_array_equal(utils.extract_bboxes(masks)[0], [25, 15, 36, 26])
-    assert masks[..., 1].sum() == pytest.approx(np.pi * 8 * 8, rel=0.15)
-
-
-def test_shapes_config():
-    c = ShapesConfig()
-    assert c.NUM_CLASSES == 4 and c.IMAGE_MAX_DIM == 128 and c.BATCH_SIZE == 8
 
 
 def test_load_image_scales_16_bit_and_names_bad_files(tmp_path):

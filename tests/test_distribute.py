@@ -5,8 +5,10 @@ TensorFlow starts):
 - MirroredStrategy over 2 logical CPU devices gives the loss curve of one
   device with the same global batch;
 - a 2-worker MultiWorkerMirroredStrategy cluster on 127.0.0.1 trains a few
-  steps and only the chief writes a checkpoint;
-- ParallelModel says what to use instead.
+  steps and only the chief writes a checkpoint.
+
+ParallelModel's message is tested in test_parallel_model.py, the helpers
+of mrcnn/distribute.py in this process in test_distribute_helpers.py.
 """
 import json
 import os
@@ -227,12 +229,6 @@ def test_multi_worker_two_processes_one_checkpoint(tmp_path):
                    for f in files if f.endswith(".h5")]
     assert [os.path.basename(c) for c in sorted(checkpoints)] == [
         "mask_rcnn_tiny_0001.h5", "mask_rcnn_tiny_0002.h5"], checkpoints
-
-
-def test_parallel_model_says_what_to_use():
-    from mrcnn.parallel_model import ParallelModel
-    with pytest.raises(NotImplementedError, match="GPU_COUNT.*strategy"):
-        ParallelModel(None, 2)
 
 
 def test_gpu_count_without_devices_names_the_attribute():
