@@ -95,7 +95,7 @@ NOT_RUN = {
                          "workers on 127.0.0.1",
     "python train.py": "the reader's own training script on a cluster (see TF_CONFIG above)",
     "tensorboard --logdir ": "a server that runs until stopped; the TensorBoard logs are "
-                             "read by tests/test_visualize.py (training curves)",
+                             "read by tests/test_visualize_curves.py",
     "saved_model_cli show ": "needs an exported model; tests/test_export.py checks the "
                              "signatures it prints",
 }
