@@ -14,7 +14,6 @@ from mrcnn import losses
 from mrcnn import weights as weight_io
 from mrcnn.config import Config
 from mrcnn.heads import HEADS, RoIHead, build_roi_heads, register_head
-from mrcnn.layers.rois import SelectPositives
 from mrcnn.layers.tensors import LossLayer
 from mrcnn.model import MaskRCNN
 from mrcnn.modeling import contracts
@@ -60,13 +59,13 @@ def test_image(seed=0, shape=(64, 80, 3)):
     return np.clip(image + rng.integers(0, 20, shape), 0, 255).astype(np.uint8)
 
 
-def toy_batch(config, seed=0):
-    """A training batch of the tf.data pipeline on the shapes dataset."""
+def toy_batch(config):
+    """A training batch of the tf.data pipeline on test_model's 64x64 toy
+    images (a square and a bar each)."""
     from mrcnn.data.pipeline import make_tf_dataset
-    from mrcnn.data.shapes import ShapesDataset
-    dataset = ShapesDataset()
-    dataset.load_shapes(2, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], seed=seed)
-    dataset.prepare()
+    from test_model import SquareDataset
+    dataset = SquareDataset()
+    dataset.load(2)
     return next(iter(make_tf_dataset(dataset, config, shuffle=False)))
 
 
@@ -105,28 +104,20 @@ def test_by_name_maps_values_to_outputs(inference_model):
     assert names == ["detections", "mrcnn_mask", "extra"] and tensors == ["d", "m", "e"]
 
 
-def test_select_positives_by_class_id_not_position():
-    """Positives wherever they stand come first, in order; the rest is 0."""
-    class_ids = tf.constant([[0, 3, 0, 1, 2], [0, 0, 0, 0, 0]], tf.int32)
-    rois = tf.reshape(tf.range(1, 41, dtype=tf.float32), [2, 5, 4])
-    masks = tf.reshape(tf.range(1, 1 + 2 * 5 * 2 * 2, dtype=tf.float32), [2, 5, 2, 2])
-    ids, picked, picked_masks = SelectPositives(3)([class_ids, rois, masks])
-    np.testing.assert_array_equal(ids, [[3, 1, 2], [0, 0, 0]])
-    np.testing.assert_array_equal(picked[0], tf.gather(rois[0], [1, 3, 4]))
-    np.testing.assert_array_equal(picked[1], np.zeros((3, 4)))
-    np.testing.assert_array_equal(picked_masks[0], tf.gather(masks[0], [1, 3, 4]))
-    # Fewer slots than positives: the first ones are kept.
-    ids, _ = SelectPositives(2)([class_ids, rois])
-    np.testing.assert_array_equal(ids, [[3, 1], [0, 0]])
-
-
 def test_mask_loss_reads_positives_wherever_they_are(tmp_path):
     """The training graph's mask head takes its RoIs by target class id:
     the mask loss of the whole graph equals the loss computed from the
     targets directly, on the positives."""
     config = TinyConfig()
+    # Many proposals, so that some are positives.
+    config.PRE_NMS_LIMIT = 2000
+    config.POST_NMS_ROIS_TRAINING = 600
     model = MaskRCNN("training", config, str(tmp_path))
     km = model.keras_model
+    # Zero box deltas: the proposals are anchors (an untrained RPN's deltas
+    # flatten them), some of which overlap the objects.
+    rpn_bbox = km.get_layer("rpn_model").get_layer("rpn_bbox_pred")
+    rpn_bbox.set_weights([np.zeros_like(w) for w in rpn_bbox.get_weights()])
     targets = km.get_layer("proposal_targets").output
     probe = keras.Model(km.inputs, [targets[1], targets[3], km.get_layer("mrcnn_mask_rois").output,
                                     km.outputs[-1]])
@@ -219,7 +210,7 @@ def added_head():
 
 
 def test_added_head_trains_with_its_loss(added_head, tmp_path):
-    config = added_head()
+    config = added_head(TinyConfig.NUM_CLASSES)   # the toy images' classes
     assert config.ROI_HEADS == ("box", "mask", "objectness")
     model = MaskRCNN("training", config, str(tmp_path))
     names = contracts.output_names(model.keras_model)
@@ -250,10 +241,12 @@ def test_added_head_leaves_detections_unchanged(added_head, inference_model, tmp
     assert len(want["class_ids"]) > 0
     for key in want:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
-    values = model.run_graph([image], [("objectness",
-                                        model.keras_model.get_layer("objectness").output)])
+    km = model.keras_model
+    values = model.run_graph([image], [("objectness", km.get_layer("objectness").output),
+                                       ("logits", km.get_layer("objectness_logits").output)])
     assert values["objectness"].shape == (1, config.DETECTION_MAX_INSTANCES, 1)
-    assert np.all((values["objectness"] > 0) & (values["objectness"] < 1))
+    np.testing.assert_allclose(values["objectness"], 1 / (1 + np.exp(-values["logits"])),
+                               rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------
