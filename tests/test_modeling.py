@@ -12,35 +12,21 @@ import tensorflow as tf
 
 from mrcnn import losses
 from mrcnn import weights as weight_io
-from mrcnn.config import Config
 from mrcnn.heads import HEADS, RoIHead, build_roi_heads, register_head
 from mrcnn.layers.tensors import LossLayer
 from mrcnn.model import MaskRCNN
 from mrcnn.modeling import contracts
 from mrcnn.training import Trainer, loss_names, make_optimizer
 
+import test_model  # tests/ is on sys.path (no __init__.py)
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHITECTURE_MD = os.path.join(REPO_ROOT, "docs", "architecture.md")
 
 
-class TinyConfig(Config):
-    NAME = "tiny"
-    NUM_CLASSES = 1 + 2
-    BACKBONE = "resnet18"
+class TinyConfig(test_model.TinyConfig):
+    """test_model's tiny ResNet-18 config, one image a batch."""
     IMAGES_PER_GPU = 1
-    IMAGE_MIN_DIM = 64
-    IMAGE_MAX_DIM = 64
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
-    TOP_DOWN_PYRAMID_SIZE = 32
-    FPN_CLASSIF_FC_LAYERS_SIZE = 64
-    PRE_NMS_LIMIT = 500
-    POST_NMS_ROIS_TRAINING = 64
-    POST_NMS_ROIS_INFERENCE = 32
-    TRAIN_ROIS_PER_IMAGE = 16
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 32
-    MAX_GT_INSTANCES = 4
-    DETECTION_MAX_INSTANCES = 8
-    DETECTION_MIN_CONFIDENCE = 0.0
 
 
 def biased_to_class_1(model):
@@ -51,7 +37,7 @@ def biased_to_class_1(model):
     logits.set_weights([np.zeros_like(kernel), np.array([0.0, 2.0, 0.0], np.float32)])
 
 
-def test_image(seed=0, shape=(64, 80, 3)):
+def scene_image(seed=0, shape=(64, 80, 3)):
     rng = np.random.default_rng(seed)
     image = np.full(shape, 40, np.uint8)
     image[10:40, 12:50] = (200, 60, 60)
@@ -63,8 +49,7 @@ def toy_batch(config):
     """A training batch of the tf.data pipeline on test_model's 64x64 toy
     images (a square and a bar each)."""
     from mrcnn.data.pipeline import make_tf_dataset
-    from test_model import SquareDataset
-    dataset = SquareDataset()
+    dataset = test_model.SquareDataset()
     dataset.load(2)
     return next(iter(make_tf_dataset(dataset, config, shuffle=False)))
 
@@ -235,7 +220,7 @@ def test_added_head_leaves_detections_unchanged(added_head, inference_model, tmp
     path = str(tmp_path / "w.h5")
     weight_io.save_weights(inference_model.keras_model, path)
     model.load_weights(path, by_name=True)
-    image = test_image()
+    image = scene_image()
     want = inference_model.detect([image])[0]
     got = model.detect([image])[0]
     assert len(want["class_ids"]) > 0
@@ -260,7 +245,7 @@ def test_keras_file_round_trip_gives_the_same_detections(inference_model, tmp_pa
     assert contracts.output_names(loaded) == list(contracts.INFERENCE_OUTPUTS)
     again = MaskRCNN("inference", TinyConfig(), str(tmp_path))
     again.keras_model = loaded
-    images = [test_image(0), test_image(1, (50, 90, 3))]
+    images = [scene_image(0), scene_image(1, (50, 90, 3))]
     want = inference_model.detect(images)
     got = again.detect(images)
     assert sum(len(r["class_ids"]) for r in want) > 0
