@@ -24,11 +24,15 @@ def stuff_color(class_id):
 
 
 def _label_point(mask):
-    """(x, y) of a pixel of `mask` near its centroid, for a caption."""
-    rows, cols = np.nonzero(mask)
-    cy, cx = rows.mean(), cols.mean()
-    k = int(np.argmin((rows - cy) ** 2 + (cols - cx) ** 2))
-    return cols[k], rows[k]
+    """(x, y) of the pixel of `mask` farthest from its border (the image's
+    edge counts as a border), where a caption sits inside the region."""
+    import cv2
+
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
+    padded[1:-1, 1:-1] = mask
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return col, row
 
 
 def display_panoptic(image, panoptic, segments, class_names, title="", figsize=(16, 16),
