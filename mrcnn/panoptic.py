@@ -125,8 +125,11 @@ def fuse(masks, class_ids, scores, semantic, stuff_class_ids, score_threshold=0.
         scores: float ``[N]`` confidences.
         semantic: int ``[H, W]`` class id of each pixel.
         stuff_class_ids: the class ids of ``semantic`` that are stuff.
-        score_threshold, overlap_threshold, stuff_area_limit: see above
-            (panopticapi's defaults).
+        score_threshold: the lowest score kept (see above; the defaults are
+            panopticapi's).
+        overlap_threshold: the largest fraction of an instance already
+            taken for it to be kept.
+        stuff_area_limit: the fewest free pixels a stuff segment needs.
 
     Returns:
         panoptic: int32 ``[H, W]`` segment ids, 0 for void.
@@ -443,11 +446,13 @@ def pq_compute(gt_json_file, pred_json_file, gt_folder=None, pred_folder=None, v
     ground truth's ``categories``) with TP + FP + FN > 0.
 
     Args:
-        gt_json_file, pred_json_file: COCO panoptic JSON files. Every image
-            of the ground truth needs a prediction (same ``image_id``);
-            extra predictions are ignored.
-        gt_folder, pred_folder: the folders of their PNGs; default: the
-            JSON's path without ``.json``.
+        gt_json_file: the ground truth's COCO panoptic JSON file.
+        pred_json_file: the predictions' COCO panoptic JSON file. Every
+            image of the ground truth needs a prediction (same
+            ``image_id``); extra predictions are ignored.
+        gt_folder: the folder of the ground truth PNGs; default: the JSON's
+            path without ``.json``.
+        pred_folder: the folder of the predicted PNGs; default likewise.
         verbose: print panopticapi's table.
 
     Returns:
