@@ -23,6 +23,7 @@ HOME = {
     "evaluation": ["plot_precision_recall", "plot_overlaps", "display_table",
                    "display_weight_stats"],
     "curves": ["read_tensorboard_scalars", "plot_training_curves"],
+    "panoptic": ["display_panoptic"],
 }
 
 

@@ -36,6 +36,10 @@ predictions:
 * :func:`read_tensorboard_scalars` / :func:`plot_training_curves` - the loss
   curves written by ``MaskRCNN.train``'s TensorBoard callback.
 
+:mod:`mrcnn.visualize.panoptic` - panoptic segmentations:
+
+* :func:`display_panoptic` - stuff in flat colours, things as instances.
+
 Conventions
 -----------
 * Images are ``[height, width, 3]`` arrays with values in ``0..255``.
@@ -87,6 +91,7 @@ from mrcnn.visualize.evaluation import (  # noqa: E402,F401
     plot_precision_recall)
 from mrcnn.visualize.curves import (  # noqa: E402
     plot_training_curves, read_tensorboard_scalars)
+from mrcnn.visualize.panoptic import display_panoptic  # noqa: E402
 
 __all__ = [
     "random_colors", "apply_mask", "display_instances", "display_images",
@@ -95,4 +100,5 @@ __all__ = [
     "plot_precision_recall", "plot_overlaps", "display_table",
     "display_weight_stats",
     "read_tensorboard_scalars", "plot_training_curves",
+    "display_panoptic",
 ]
