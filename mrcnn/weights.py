@@ -11,11 +11,12 @@ this package read each other's files.
 """
 
 import os
-import uuid
 
 import h5py
 import keras
 import numpy as np
+
+from mrcnn import fileio
 
 
 def _as_str(value):
@@ -193,13 +194,10 @@ def load_weights(model, filepath, by_name=False, exclude=None, adapt_input_chann
 
 def save_weights(model, filepath):
     """Write the model's weights in matterport's HDF5 layout, atomically
-    (temporary file in the same directory, then rename)."""
-    directory = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(directory, exist_ok=True)
-    # Not tempfile.mkstemp: its 0600 mode would survive the rename. h5py
-    # creates the file with the usual 0666 & ~umask; "w-" never overwrites.
-    tmp = os.path.join(directory, ".weights-{}.h5.tmp".format(uuid.uuid4().hex))
-    try:
+    (temporary file in the same directory, fsynced, then renamed; see
+    mrcnn.fileio.atomic_path)."""
+    # h5py creates the file with the usual 0666 & ~umask; "w-" never overwrites.
+    with fileio.atomic_path(filepath, prefix=".weights-", suffix=".h5.tmp") as tmp:
         with h5py.File(tmp, "w-") as f:
             names = [layer.name for layer in model.layers]
             f.attrs["layer_names"] = np.array([n.encode("utf8") for n in names])
@@ -212,8 +210,4 @@ def save_weights(model, filepath):
                 g.attrs["weight_names"] = np.array([w.encode("utf8") for w in weight_names])
                 for name, variable in zip(weight_names, layer.weights):
                     g.create_dataset(name, data=np.asarray(variable.numpy()))
-        os.replace(tmp, filepath)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return filepath
