@@ -70,8 +70,8 @@ def make_config(config_file=None, overrides=None, defaults=None):
 def load_model(spec, config_file=None, overrides=None, mode="inference"):
     """A MaskRCNN from a model directory, `coco`, or an .h5 file (see the
     module docstring). Returns (model, class_names or None)."""
-    from mrcnn.model import CLASS_NAMES_FILE, MaskRCNN, read_class_names
-    from mrcnn.training import CONFIG_FILE
+    from mrcnn.model import MaskRCNN
+    from mrcnn.modeldir import CLASS_NAMES_FILE, CONFIG_FILE, read_class_names
     overrides = dict(overrides or {})
     if mode == "inference":
         overrides.setdefault("GPU_COUNT", 1)
@@ -217,7 +217,7 @@ def _detect(args):
             "\n  {} {:.3f} {}".format(d["class_name"] or d["class_id"], d["score"], d["box"])
             for d in detections)))
     if args.json:
-        from mrcnn.utils import write_json_atomic
+        from mrcnn.fileio import write_json_atomic
         write_json_atomic(args.json, report)
         print("wrote {}".format(args.json))
     if args.save_dir:
@@ -227,11 +227,15 @@ def _detect(args):
         stems = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
         if len(set(stems)) < len(stems):  # same file names in several folders
             stems = ["{:03d}_{}".format(i, stem) for i, stem in enumerate(stems)]
+        from mrcnn.fileio import atomic_path
         for stem, image, r in zip(stems, images, results):
             out = os.path.join(args.save_dir, stem + ".png")
             shown = image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, axis=-1)
-            visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"], labels,
-                                        r["scores"], title=stem, save_path=out)
+            # Through a temporary file renamed into place: never a partial PNG.
+            # Its name ends in .png: matplotlib picks the format from it.
+            with atomic_path(out, suffix=".tmp.png") as tmp:
+                visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
+                                            labels, r["scores"], title=stem, save_path=tmp)
         print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
     return 0
 
@@ -259,7 +263,7 @@ def _evaluate(args):
                              verbose=0 if args.quiet else 1)
     print(format_metrics(metrics))
     if args.metrics:
-        from mrcnn.utils import write_json_atomic
+        from mrcnn.fileio import write_json_atomic
         write_json_atomic(args.metrics, metrics)
         print("wrote {}".format(args.metrics))
     return 0
@@ -268,7 +272,8 @@ def _evaluate(args):
 def _train(args):
     from mrcnn.model import MaskRCNN
     output = args.output
-    if output and os.path.exists(os.path.join(output, "mask_rcnn.h5")) and not args.force:
+    from mrcnn.modeldir import WEIGHTS_FILE
+    if output and os.path.exists(os.path.join(output, WEIGHTS_FILE)) and not args.force:
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
     train = load_dataset(args.format, args.train, args.train_images,

@@ -13,8 +13,7 @@ import tensorflow as tf
 from mrcnn import distribute as dist
 from mrcnn import weights as weight_io
 from mrcnn.config import LOSS_NAMES
-
-CONFIG_FILE = "config.json"
+from mrcnn.modeldir import CONFIG_FILE  # noqa: F401  (importable from here as before)
 
 # Layer presets of MaskRCNN.train(layers=...): regexes of layer names.
 LAYER_REGEX = {
