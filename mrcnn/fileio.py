@@ -229,7 +229,12 @@ def _fsync_dir(directory):
 
 def _make_parent(path):
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full_error(path, e) from None
+        raise
     return directory
 
 
@@ -246,6 +251,7 @@ def atomic_path(path, prefix=None, suffix=".tmp"):
     """
     path = os.fspath(path)
     directory = _make_parent(path)
+    clean_leftovers(directory)
     if prefix is None:
         prefix = ".{}-".format(os.path.basename(path))
     tmp = os.path.join(directory, prefix + new_tag() + suffix)
@@ -254,6 +260,10 @@ def atomic_path(path, prefix=None, suffix=".tmp"):
         _fsync_path(tmp)
         os.replace(tmp, path)
         _fsync_dir(directory)
+    except Exception as e:
+        if is_disk_full(e) and not isinstance(e, DiskFullError):
+            raise disk_full_error(path, e) from e
+        raise
     finally:
         if os.path.lexists(tmp):
             try:
@@ -306,6 +316,7 @@ def atomic_directory(final, replace=False):
     number). A full disk raises DiskFullError naming `final`."""
     final = os.path.abspath(os.fspath(final))
     parent = _make_parent(final)
+    clean_leftovers(parent)
     if os.path.lexists(final) and not replace:
         raise FileExistsError("{} already exists".format(final))
     tag = new_tag()
@@ -323,6 +334,10 @@ def atomic_directory(final, replace=False):
         else:
             os.rename(tmp, final)
         _fsync_dir(parent)
+    except Exception as e:
+        if is_disk_full(e) and not isinstance(e, DiskFullError):
+            raise disk_full_error(final, e) from e
+        raise
     finally:
         if os.path.lexists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -385,6 +400,8 @@ def download_file(url, path, verbose=1, timeout=60, sha256=None, validate=None):
                         if bar is not None:
                             bar.close()
             except (urllib.error.URLError, OSError) as e:
+                if is_disk_full(e):
+                    raise disk_full_error(path, e) from None
                 raise ConnectionError(
                     "could not download {} to {}: {}. Are you offline? Download the file "
                     "by other means and pass its path instead.".format(url, path, e)) from None

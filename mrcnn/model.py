@@ -333,7 +333,8 @@ class MaskRCNN(object):
         (see mrcnn.modeldir.find_last)."""
         return modeldir.find_last(self.model_dir, modeldir.run_name(self.config))
 
-    def load_weights(self, filepath, by_name=False, exclude=None, adapt_input_channels=False):
+    def load_weights(self, filepath, by_name=False, exclude=None, adapt_input_channels=False,
+                     strict=False):
         """Load weights from an HDF5 file (matterport's `.h5` files, old and
         new, or this package's) or from a model directory written by `save`.
 
@@ -344,12 +345,18 @@ class MaskRCNN(object):
         adapt_input_channels: for IMAGE_CHANNEL_COUNT != 3, convert the
             file's RGB conv1 kernel (True or "repeat", or "zeros"; see
             mrcnn.weights.adapt_conv1 and docs/images.md) instead of failing.
+        strict: every weighted layer of the model but the excluded ones
+            must be in the file, else ValueError saying how many are not and
+            which (the command line loads this way). Without it, by_name
+            loading logs a warning with that count ("mrcnn.weights" logger).
         A file made for another config raises ValueError naming the layer
         and both shapes; nothing is loaded then.
         """
         filepath = modeldir.weights_path(filepath)
         if exclude:
             by_name = True
+        if strict:
+            by_name = False
         loaded = weight_io.load_weights(self.keras_model, filepath, by_name=by_name,
                                         exclude=exclude,
                                         adapt_input_channels=adapt_input_channels)
@@ -382,7 +389,7 @@ class MaskRCNN(object):
             config = modeldir.load_config(directory, mode=mode, **overrides)
         model = cls(mode=mode, config=config, model_dir=model_dir or directory)
         model.load_weights(directory, by_name=True)
-        model.class_names = read_class_names(directory)
+        model.class_names = read_class_names(directory, num_classes=config.NUM_CLASSES)
         return model
 
     def get_imagenet_weights(self):
@@ -396,10 +403,25 @@ class MaskRCNN(object):
     def set_log_dir(self, model_path=None):
         """Set the log directory and epoch counter; a checkpoint path of this
         package's (matterport's) naming restarts from its epoch."""
-        self.log_dir, self.checkpoint_path, self.epoch = modeldir.log_dir_for(
+        self.log_dir, self.checkpoint_path, self.epoch, resumed = modeldir.log_dir_for(
             self.model_dir, modeldir.run_name(self.config), model_path)
-        if self.epoch:
+        # A new run's directory is created when training starts
+        # (_create_log_dir), exclusively: two runs never share one.
+        self._new_log_dir = None if resumed else (self.log_dir, self.checkpoint_path)
+        if resumed:
             print("Re-starting from epoch %d" % self.epoch)
+
+    def _create_log_dir(self):
+        """Create self.log_dir for training: a new run's exclusively (the
+        next free name of its second if another run took it meanwhile;
+        log_dir and checkpoint_path follow), a resumed run's if missing."""
+        if getattr(self, "_new_log_dir", None) == (self.log_dir, self.checkpoint_path):
+            self.log_dir = modeldir.claim_run_dir(self.log_dir)
+            self.checkpoint_path = modeldir.checkpoint_path(self.log_dir,
+                                                            modeldir.run_name(self.config))
+            self._new_log_dir = None
+        else:  # resumed, or log_dir set by the caller
+            os.makedirs(self.log_dir, exist_ok=True)
 
     # ------------------------------------------------------------------
     # Training
@@ -481,7 +503,7 @@ class MaskRCNN(object):
         chief = dist.is_chief(self.strategy)
         callbacks = []
         if chief:
-            os.makedirs(self.log_dir, exist_ok=True)
+            self._create_log_dir()
             callbacks.append(keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
                                                          write_graph=False))
         callbacks.append(EpochCheckpoint(self.keras_model, self.checkpoint_path, self.config,

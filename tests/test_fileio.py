@@ -88,3 +88,111 @@ def test_importing_utils_loads_no_dataset_code():
             "from mrcnn.utils import Dataset; from mrcnn.data.dataset import Dataset as D; "
             "assert Dataset is D and u.Dataset is D and 'Dataset' in dir(u)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+# ----------------------------------------------------------------------
+# Leftovers of killed writers and full disks (issue #15, item 13)
+# ----------------------------------------------------------------------
+
+def _dead_pid():
+    """The pid of a process that has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _tag(pid):
+    return "{}.{}.{}".format(fileio._HOST, pid, "0123abcd")
+
+
+def _age(path, seconds):
+    old = os.stat(path).st_mtime - seconds
+    os.utime(path, (old, old))
+
+
+def test_stale_leftovers_are_removed_at_the_next_write(tmp_path):
+    dead, live = _dead_pid(), os.getppid()
+    names = {
+        "dead_weights": ".weights-{}.h5.tmp".format(_tag(dead)),
+        "live_weights": ".weights-{}.h5.tmp".format(_tag(live)),
+        "old_legacy": ".weights-{}.h5.tmp".format("a" * 32),  # earlier versions: no pid
+        "young_legacy": ".config.json-{}.tmp".format("b" * 32),
+        "dead_download": ".download-{}.part".format(_tag(dead)),
+        "dead_png": ".x.png-{}.tmp.png".format(_tag(dead)),
+        "user_file": ".notes-mine.tmp",  # not a name of ours: never touched
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    _age(str(tmp_path / names["old_legacy"]), fileio.STALE_AFTER + 60)
+    _age(str(tmp_path / names["user_file"]), fileio.STALE_AFTER * 10)
+    fileio.write_json_atomic(str(tmp_path / "metrics.json"), {"ok": 1})
+    left = set(os.listdir(str(tmp_path)))
+    assert left == {"metrics.json", names["live_weights"], names["young_legacy"],
+                    names["user_file"]}
+
+
+def test_stale_export_leftovers_are_removed_or_restored(tmp_path):
+    export = tmp_path / "export"
+    dead = _dead_pid()
+    for name in ("1", ".tmp-1-{}".format(_tag(dead)), "1.old-{}".format(_tag(dead)),
+                 "2.old-{}".format(_tag(dead)), ".tmp-3-{}".format(_tag(os.getppid()))):
+        os.makedirs(str(export / name))
+        (export / name / "saved_model.pb").write_text(name)
+    with fileio.atomic_directory(str(export / "4")) as tmp:
+        os.makedirs(tmp)
+    # 1 exists: its old copy goes; 2 was moved aside by a writer that died
+    # before renaming the new one in: it comes back. A live writer's stays.
+    assert sorted(os.listdir(str(export))) == [".tmp-3-{}".format(_tag(os.getppid())),
+                                               "1", "2", "4"]
+    assert (export / "2" / "saved_model.pb").read_text().startswith("2.old-")
+    assert (export / "1" / "saved_model.pb").read_text() == "1"
+
+
+def test_full_disk_gives_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+    import builtins
+    path = tmp_path / "config.json"
+    path.write_text("old")
+    real_open = builtins.open
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[:3])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def full_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return FullFile(f) if "x" in mode else f
+    monkeypatch.setattr(builtins, "open", full_open)
+    with pytest.raises(fileio.DiskFullError) as info:
+        fileio.write_text_atomic(str(path), "new config")
+    monkeypatch.undo()
+    message = str(info.value)
+    assert str(path) in message and "no space left" in message and "intact" in message
+    assert isinstance(info.value, OSError) and info.value.errno == errno.ENOSPC
+    assert path.read_text() == "old"
+    assert os.listdir(str(tmp_path)) == ["config.json"]
+
+
+def test_tensorflow_out_of_space_errors_count_as_full_disk(tmp_path):
+    import tensorflow as tf
+    final = tmp_path / "export" / "1"
+    with pytest.raises(fileio.DiskFullError, match="no space left"):
+        with fileio.atomic_directory(str(final)) as tmp:
+            os.makedirs(tmp)
+            raise tf.errors.ResourceExhaustedError(
+                None, None, "{}/variables; No space left on device".format(tmp))
+    assert os.listdir(str(tmp_path / "export")) == []
+    # Out of (GPU) memory is not a full disk: passed on as it is.
+    with pytest.raises(tf.errors.ResourceExhaustedError):
+        with fileio.atomic_directory(str(final)) as tmp:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
