@@ -17,7 +17,9 @@ of a hash of the host name; pid: the writing process). A process killed
 mid-write leaves its temporary behind; the next write into the same
 directory removes such leftovers when they are stale (`is_stale`):
 
-* the tag names this host and a process that no longer exists, or
+* the tag names this host and a process that no longer exists, and nothing
+  in it was modified for QUIET_AFTER seconds (two minutes: a margin for a
+  writer in another PID namespace with the same host name), or
 * nothing in it was modified for STALE_AFTER seconds (one hour): the rule
   for other hosts (a shared file system) and for leftovers of older
   versions of this package, whose names carry no pid.
@@ -48,6 +50,9 @@ import uuid
 # Seconds without modification after which a leftover whose writer cannot
 # be checked (another host, or a name without pid) counts as abandoned.
 STALE_AFTER = 3600
+# Seconds without modification before a leftover of a dead pid of this host
+# counts as abandoned.
+QUIET_AFTER = 120
 
 _HOST = hashlib.sha256(socket.gethostname().encode("utf8")).hexdigest()[:6]
 
@@ -153,12 +158,12 @@ def is_stale(path, tag, now=None):
     m = _TAG.match(tag)
     if m is None and not _LEGACY_TAG.match(tag):
         return False
-    if m is not None and m.group("host") == _HOST:
-        return not _pid_alive(int(m.group("pid")))
     try:
         age = (time.time() if now is None else now) - _newest_mtime(path)
     except OSError:
         return False
+    if m is not None and m.group("host") == _HOST:
+        return age > QUIET_AFTER and not _pid_alive(int(m.group("pid")))
     return age > STALE_AFTER
 
 

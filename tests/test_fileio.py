@@ -123,12 +123,15 @@ def test_stale_leftovers_are_removed_at_the_next_write(tmp_path):
     }
     for name in names.values():
         (tmp_path / name).write_bytes(b"partial")
+        _age(str(tmp_path / name), fileio.QUIET_AFTER + 10)
+    (tmp_path / ".weights-{}.h5.tmp".format(_tag(dead + 1000000))).write_bytes(b"just now")
     _age(str(tmp_path / names["old_legacy"]), fileio.STALE_AFTER + 60)
     _age(str(tmp_path / names["user_file"]), fileio.STALE_AFTER * 10)
     fileio.write_json_atomic(str(tmp_path / "metrics.json"), {"ok": 1})
     left = set(os.listdir(str(tmp_path)))
+    # A dead writer's file changed seconds ago (another PID namespace?) stays too.
     assert left == {"metrics.json", names["live_weights"], names["young_legacy"],
-                    names["user_file"]}
+                    names["user_file"], ".weights-{}.h5.tmp".format(_tag(dead + 1000000))}
 
 
 def test_stale_export_leftovers_are_removed_or_restored(tmp_path):
@@ -138,6 +141,8 @@ def test_stale_export_leftovers_are_removed_or_restored(tmp_path):
                  "2.old-{}".format(_tag(dead)), ".tmp-3-{}".format(_tag(os.getppid()))):
         os.makedirs(str(export / name))
         (export / name / "saved_model.pb").write_text(name)
+        _age(str(export / name / "saved_model.pb"), fileio.QUIET_AFTER + 10)
+        _age(str(export / name), fileio.QUIET_AFTER + 10)
     with fileio.atomic_directory(str(export / "4")) as tmp:
         os.makedirs(tmp)
     # 1 exists: its old copy goes; 2 was moved aside by a writer that died
