@@ -119,8 +119,11 @@ def check_coco_weights(path):
     81-class head shapes (COCO_WEIGHT_SHAPES). Only the layout is read,
     not the 246 MB of values."""
     import h5py
+    import numpy as np
 
-    from mrcnn.weights import _str_list
+    def _str_list(attr):  # str (tf_keras) or bytes (Keras 2.1) attributes
+        return [v.decode("utf8") if isinstance(v, bytes) else str(v)
+                for v in np.asarray(attr).reshape(-1)]
     try:
         f = h5py.File(path, "r")
     except OSError as e:
