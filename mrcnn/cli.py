@@ -70,8 +70,8 @@ def make_config(config_file=None, overrides=None, defaults=None):
 def load_model(spec, config_file=None, overrides=None, mode="inference"):
     """A MaskRCNN from a model directory, `coco`, or an .h5 file (see the
     module docstring). Returns (model, class_names or None)."""
-    from mrcnn.model import CLASS_NAMES_FILE, MaskRCNN, read_class_names
-    from mrcnn.training import CONFIG_FILE
+    from mrcnn.model import MaskRCNN
+    from mrcnn.modeldir import CLASS_NAMES_FILE, CONFIG_FILE, read_class_names
     overrides = dict(overrides or {})
     if mode == "inference":
         overrides.setdefault("GPU_COUNT", 1)
@@ -81,7 +81,7 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
         config = make_config(config_file, overrides, CocoInferenceConfig().to_dict())
         weights = coco_weights_path()
         model = MaskRCNN(mode, config, model_dir=os.getcwd())
-        model.load_weights(weights, by_name=True)
+        model.load_weights(weights, strict=True)
         return model, list(COCO_CLASS_NAMES)
     if os.path.isdir(spec):
         if not os.path.exists(os.path.join(spec, CONFIG_FILE)) and not config_file:
@@ -90,8 +90,8 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
                                         spec, CONFIG_FILE))
         config = make_config(config_file or os.path.join(spec, CONFIG_FILE), overrides)
         model = MaskRCNN(mode, config, model_dir=spec)
-        model.load_weights(spec, by_name=True)
-        return model, read_class_names(spec)
+        model.load_weights(spec, strict=True)
+        return model, read_class_names(spec, num_classes=config.NUM_CLASSES)
     if not os.path.exists(spec):
         raise FileNotFoundError("model not found: {} (expected a model directory, an .h5 "
                                 "file or 'coco')".format(spec))
@@ -105,8 +105,8 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
         config_file = beside
     config = make_config(config_file, overrides)
     model = MaskRCNN(mode, config, model_dir=directory)
-    model.load_weights(spec, by_name=True)
-    names = read_class_names(directory) if os.path.exists(
+    model.load_weights(spec, strict=True)
+    names = read_class_names(directory, num_classes=config.NUM_CLASSES) if os.path.exists(
         os.path.join(directory, CLASS_NAMES_FILE)) else None
     return model, names
 
@@ -221,7 +221,7 @@ def _detect(args):
             "\n  {} {:.3f} {}".format(d["class_name"] or d["class_id"], d["score"], d["box"])
             for d in detections)))
     if args.json:
-        from mrcnn.utils import write_json_atomic
+        from mrcnn.fileio import write_json_atomic
         write_json_atomic(args.json, report)
         print("wrote {}".format(args.json))
     if args.save_dir:
@@ -231,11 +231,15 @@ def _detect(args):
         stems = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
         if len(set(stems)) < len(stems):  # same file names in several folders
             stems = ["{:03d}_{}".format(i, stem) for i, stem in enumerate(stems)]
+        from mrcnn.fileio import atomic_path
         for stem, image, r in zip(stems, images, results):
             out = os.path.join(args.save_dir, stem + ".png")
             shown = image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, axis=-1)
-            visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"], labels,
-                                        r["scores"], title=stem, save_path=out)
+            # Through a temporary file renamed into place: never a partial PNG.
+            # Its name ends in .png: matplotlib picks the format from it.
+            with atomic_path(out, suffix=".tmp.png") as tmp:
+                visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
+                                            labels, r["scores"], title=stem, save_path=tmp)
         print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
     return 0
 
@@ -264,7 +268,7 @@ def _evaluate(args):
                              verbose=0 if args.quiet else 1)
     print(format_metrics(metrics))
     if args.metrics:
-        from mrcnn.utils import write_json_atomic
+        from mrcnn.fileio import write_json_atomic
         write_json_atomic(args.metrics, metrics)
         print("wrote {}".format(args.metrics))
     return 0
@@ -273,7 +277,8 @@ def _evaluate(args):
 def _train(args):
     from mrcnn.model import MaskRCNN
     output = args.output
-    if output and os.path.exists(os.path.join(output, "mask_rcnn.h5")) and not args.force:
+    from mrcnn.modeldir import WEIGHTS_FILE
+    if output and os.path.exists(os.path.join(output, WEIGHTS_FILE)) and not args.force:
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
     train = load_dataset(args.format, args.train, args.train_images,
@@ -292,18 +297,20 @@ def _train(args):
                          "{}".format(config.NUM_CLASSES, train.num_classes,
                                      ", ".join(train.class_names)))
     model = MaskRCNN("training", config, model_dir=args.logs)
+    # Weight files must fill every layer but the excluded heads (strict);
+    # ImageNet weights are a backbone only.
     if args.resume:
         last = model.find_last()
         print("resuming from {}".format(last))
-        model.load_weights(last, by_name=True)
+        model.load_weights(last, strict=True)
     elif args.weights == "coco":
         from mrcnn.pretrained import coco_weights_path
         exclude = CLASS_SPECIFIC_LAYERS if config.NUM_CLASSES != 81 else None
-        model.load_weights(coco_weights_path(), by_name=True, exclude=exclude)
+        model.load_weights(coco_weights_path(), strict=True, exclude=exclude)
     elif args.weights == "imagenet":
         model.load_weights(model.get_imagenet_weights(), by_name=True)
     elif args.weights not in (None, "none"):
-        model.load_weights(args.weights, by_name=True,
+        model.load_weights(args.weights, strict=True,
                            exclude=CLASS_SPECIFIC_LAYERS if args.exclude_heads else None)
     augmentation = None
     if args.flip:
@@ -320,22 +327,24 @@ def _train(args):
 
 
 def _download_weights(args):
-    from mrcnn.pretrained import COCO_WEIGHTS_FILE, cache_dir, check_weight_file
+    from mrcnn.pretrained import (COCO_WEIGHTS_FILE, COCO_WEIGHTS_SHA256, cache_dir,
+                                  check_coco_weights)
     from mrcnn.utils import COCO_MODEL_URL, download_trained_weights
     target = args.output or os.path.join(cache_dir(), COCO_WEIGHTS_FILE)
     if os.path.isdir(target) or target.endswith(os.sep):
         target = os.path.join(target, COCO_WEIGHTS_FILE)
     if os.path.exists(target) and not args.force:
         try:
-            check_weight_file(target)
+            check_coco_weights(target)
         except ValueError as e:
             raise ValueError("{} exists but is not usable ({}); pass --force to download it "
                              "again".format(target, e)) from None
         print("{} already exists (--force downloads it again)".format(target))
         return 0
     download_trained_weights(target, verbose=0 if args.quiet else 1,
-                             url=args.url or COCO_MODEL_URL, sha256=args.sha256,
-                             validate=check_weight_file)
+                             url=args.url or COCO_MODEL_URL,
+                             sha256=args.sha256 or COCO_WEIGHTS_SHA256,
+                             validate=check_coco_weights)
     print(target)
     return 0
 
@@ -506,6 +515,16 @@ def main(argv=None):
         return 2
     except (ValueError, OSError, NotImplementedError) as e:
         print("mrcnn {}: error: {}".format(args.command, e), file=sys.stderr)
+        return 1
+    except Exception as e:
+        # A full disk reported as another error type (TensorFlow's
+        # ResourceExhaustedError from TensorBoard's writer or an export,
+        # h5py's RuntimeError on close): a message, not a traceback.
+        from mrcnn.fileio import is_disk_full
+        if not is_disk_full(e):
+            raise
+        print("mrcnn {}: error: no space left on the device: {}".format(args.command, e),
+              file=sys.stderr)
         return 1
 
 

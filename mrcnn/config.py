@@ -421,7 +421,7 @@ class Config(object):
 
     def save(self, path):
         """Write `to_json()` to `path` atomically (temporary file, then rename)."""
-        from mrcnn.utils import write_text_atomic
+        from mrcnn.fileio import write_text_atomic
         write_text_atomic(path, self.to_json())
 
     @classmethod

@@ -11,7 +11,11 @@ Entry points:
                    results_json=None, verbose=1, batch_size=None) -> dict
         the metrics as a flat, JSON-ready dict (see its docstring);
     evaluate_dataset(...) -> (metrics, results): the same, plus the
-        detect() result of every image (used by the demo to draw them).
+        detect() result of every image (used by the demo to draw them);
+    evaluate_coco(model, dataset, coco, eval_type="bbox", ...) -> dict:
+        matterport's COCO evaluation against the annotation file's own ids
+        (samples/coco). All three share one detection loop and one COCOeval
+        runner.
 """
 
 import contextlib
@@ -20,6 +24,7 @@ import io
 import numpy as np
 
 from mrcnn import utils
+from mrcnn.fileio import write_json_atomic
 
 COCO_STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 
@@ -86,16 +91,20 @@ def coco_results(image_id, result):
     return out
 
 
-def _run_cocoeval(coco_gt, detections, iou_type):
-    """A COCOeval after evaluate/accumulate/summarize (quiet), or None when
-    there are no detections."""
+def _run_cocoeval(coco_gt, detections, iou_type, image_ids=None, quiet=True):
+    """A COCOeval after evaluate/accumulate/summarize, or None when there
+    are no detections. image_ids: restrict it to these ids of coco_gt.
+    quiet: hide pycocotools' printout (the summary table)."""
     from pycocotools.cocoeval import COCOeval
 
     if not detections:
         return None
-    with contextlib.redirect_stdout(io.StringIO()):
+    output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    with output:
         coco_dt = coco_gt.loadRes(detections)
         evaluator = COCOeval(coco_gt, coco_dt, iou_type)
+        if image_ids is not None:
+            evaluator.params.imgIds = list(image_ids)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
@@ -141,9 +150,14 @@ def coco_evaluate(coco_gt, detections, iou_type="segm"):
     return _stats(_run_cocoeval(coco_gt, detections, iou_type))
 
 
-def _detect_all(model, dataset, image_ids, batch_size, verbose):
-    """detect() over image_ids, BATCH_SIZE at a time; yields (image_id,
-    image shape, result)."""
+def _detect_all(model, dataset, image_ids, batch_size, verbose, timing=None):
+    """detect() over image_ids, `batch_size` at a time; yields (image_id,
+    image shape, result). The one detection loop of every evaluation here
+    (evaluate_dataset/evaluate_model and evaluate_coco).
+    timing: optional dict; timing["predict"] accumulates the seconds spent
+    in detect()."""
+    import time
+
     from mrcnn.data.images import to_model_image
 
     channels = getattr(model.config, "IMAGE_CHANNEL_COUNT", 3)
@@ -156,7 +170,11 @@ def _detect_all(model, dataset, image_ids, batch_size, verbose):
             ids = image_ids[start:start + batch_size]
             images = [to_model_image(dataset.load_image(i), channels,
                                      name=_image_name(dataset, i)) for i in ids]
-            for image_id, image, r in zip(ids, images, model.detect(images)):
+            start = time.time()
+            detections = model.detect(images)
+            if timing is not None:
+                timing["predict"] = timing.get("predict", 0.0) + time.time() - start
+            for image_id, image, r in zip(ids, images, detections):
                 yield image_id, image.shape, r
             if progress is not None:
                 progress.update(len(ids))
@@ -226,7 +244,7 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1,
     metrics["per_class"] = {names[c]: per_class[c] for c in category_ids}
     metrics["results_json"] = None
     if results_json:
-        metrics["results_json"] = utils.write_json_atomic(results_json, detections, indent=None)
+        metrics["results_json"] = write_json_atomic(results_json, detections, indent=None)
     return metrics, results
 
 
@@ -263,6 +281,50 @@ def evaluate_model(model, dataset, image_ids=None, limit=None, results_json=None
     metrics, _ = evaluate_dataset(model, dataset, image_ids=image_ids, batch_size=batch_size,
                                   verbose=verbose, limit=limit, results_json=results_json)
     return metrics
+
+
+def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=None, verbose=1):
+    """Detect on the dataset's images and score them with pycocotools
+    against `coco`, the COCO object of the annotation file (as returned by
+    `mrcnn.data.coco.load_coco_json` / `CocoFormatDataset.load_coco_json`),
+    with the file's image and category ids (matterport's evaluate_coco).
+
+    eval_type: "bbox" or "segm".
+    limit: evaluate only the first `limit` images (0: all).
+    image_ids: internal image ids to evaluate (default: all).
+    Prints COCOeval's summary when verbose; returns {"AP", "AP50", "AP75",
+    "APs", "APm", "APl"} as floats (-1 as pycocotools gives where there is
+    no ground truth of that size; all 0.0 without detections).
+    """
+    import time
+
+    from mrcnn.data.coco import build_coco_results
+
+    if eval_type not in ("bbox", "segm"):
+        raise ValueError("evaluate_coco: eval_type must be 'bbox' or 'segm', got {!r}".format(
+            eval_type))
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    if limit:
+        image_ids = image_ids[:limit]
+    coco_image_ids = [dataset.image_info[i]["id"] for i in image_ids]
+    batch_size = getattr(model.config, "BATCH_SIZE", 1) or 1
+    start, timing, results = time.time(), {"predict": 0.0}, []
+    for image_id, _, r in _detect_all(model, dataset, image_ids, batch_size, verbose=0,
+                                      timing=timing):
+        results.extend(build_coco_results(dataset, dataset.image_info[image_id]["id"],
+                                          r["rois"], r["class_ids"], r["scores"],
+                                          r["masks"].astype(np.uint8)))
+    if not results:
+        if verbose:
+            print("evaluate_coco: no detections on {} images".format(len(image_ids)))
+        return {name: 0.0 for name in COCO_STAT_NAMES}
+    evaluator = _run_cocoeval(coco, results, eval_type, image_ids=coco_image_ids,
+                              quiet=not verbose)
+    if verbose:
+        print("Prediction time: {:.1f}s. Average {:.2f}s/image".format(
+            timing["predict"], timing["predict"] / max(len(image_ids), 1)))
+        print("Total time: {:.1f}s".format(time.time() - start))
+    return {name: float(v) for name, v in zip(COCO_STAT_NAMES, evaluator.stats[:6])}
 
 
 def format_metrics(metrics):

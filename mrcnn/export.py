@@ -33,14 +33,12 @@ interrupted export never damages an existing version.
 """
 
 import os
-import shutil
-import uuid
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import utils
+from mrcnn import fileio, modeldir, utils
 from mrcnn.config import BUILTIN_BACKBONES
 from mrcnn.data.images import LUMA_WEIGHTS_16
 from mrcnn.modeling import contracts
@@ -555,10 +553,8 @@ def export_saved_model(model, export_dir, version=1, full_masks=False, force=Fal
     if class_names is None:
         class_names = getattr(model, "class_names", None)
     if class_names is not None:
-        class_names = [str(n) for n in class_names]
-        if len(class_names) != config.NUM_CLASSES:
-            raise ValueError("{} class names for NUM_CLASSES = {}".format(
-                len(class_names), config.NUM_CLASSES))
+        class_names = modeldir.check_class_names(class_names, config.NUM_CLASSES,
+                                                 where="export")
     if config.IMAGE_RESIZE_MODE not in ("square", "pad64", "none"):
         raise ValueError("config.IMAGE_RESIZE_MODE = {!r} cannot be exported: use square, "
                          "pad64 or none".format(config.IMAGE_RESIZE_MODE))
@@ -567,11 +563,11 @@ def export_saved_model(model, export_dir, version=1, full_masks=False, force=Fal
     if os.path.exists(final) and not force:
         raise FileExistsError("{} already exists; pick another version or pass force=True "
                               "(--force)".format(final))
-    os.makedirs(export_dir, exist_ok=True)
-    tmp = os.path.join(export_dir, ".tmp-{}-{}".format(version, uuid.uuid4().hex[:8]))
     servable = _Servable(model.keras_model, config, full_masks=full_masks)
     channels = int(config.IMAGE_CHANNEL_COUNT)
-    try:
+    # Written to a temporary directory renamed into place (mrcnn.fileio):
+    # an existing version stays intact until the new one is complete.
+    with fileio.atomic_directory(final, replace=True) as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model.keras_model)
         archive.add_endpoint(
@@ -584,17 +580,7 @@ def export_saved_model(model, export_dir, version=1, full_masks=False, force=Fal
         archive.write_out(tmp, verbose=bool(verbose))
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        config.save(os.path.join(extra, "config.json"))
+        config.save(os.path.join(extra, modeldir.CONFIG_FILE))
         if class_names is not None:
-            utils.write_json_atomic(os.path.join(extra, "class_names.json"), class_names)
-        if os.path.exists(final):
-            old = final + ".old-" + uuid.uuid4().hex[:8]
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+            modeldir.write_class_names(extra, class_names)
     return final

@@ -16,7 +16,6 @@ The pipeline, module by module: data (mrcnn.data) -> backbone/FPN
 (mrcnn.layers.detection) -> losses (mrcnn.losses). This module wires them.
 """
 
-import datetime
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn import distribute as dist
+from mrcnn import modeldir
 from mrcnn import utils
 from mrcnn import weights as weight_io
 from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F401
@@ -40,17 +40,17 @@ from mrcnn.heads import (build_fpn_mask_graph, build_rpn_model,  # noqa: F401
                          fpn_classifier_graph)
 from mrcnn.layers import (DetectionLayer, DetectionTargetLayer,  # noqa: F401
                           ProposalLayer, PyramidROIAlign)
+# The model directory's file names, importable from here as before.
+from mrcnn.modeldir import (CLASS_NAMES_FILE, CONFIG_FILE, WEIGHTS_FILE,  # noqa: F401
+                            read_class_names)
 from mrcnn.molding import (compose_image_meta, compute_backbone_shapes,  # noqa: F401
                            mold_image, parse_image_meta, parse_image_meta_graph,
                            unmold_detections, unmold_image)
 from mrcnn.modeling import build_graph, contracts, inspection
-from mrcnn.training import (CONFIG_FILE, LAYER_REGEX, EpochCheckpoint, Trainer,  # noqa: F401
+from mrcnn.training import (LAYER_REGEX, EpochCheckpoint, Trainer,  # noqa: F401
                             make_optimizer)
 
 logger = logging.getLogger(__name__)
-
-WEIGHTS_FILE = "mask_rcnn.h5"
-CLASS_NAMES_FILE = "class_names.json"
 
 
 def log(text, array=None):
@@ -70,19 +70,6 @@ def log(text, array=None):
 ############################################################
 #  MaskRCNN
 ############################################################
-
-def read_class_names(directory):
-    """The class names saved beside a model (`MaskRCNN.save(class_names=)`),
-    or None if there are none."""
-    from mrcnn.data.annotations import read_json
-    path = os.path.join(directory, CLASS_NAMES_FILE)
-    if not os.path.exists(path):
-        return None
-    names = read_json(path, what="class names file")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ValueError("{}: expected a JSON list of class names".format(path))
-    return names
-
 
 class MaskRCNN(object):
     """Mask R-CNN: builds the Keras model and runs training and detection.
@@ -140,23 +127,12 @@ class MaskRCNN(object):
     # Weights and directories
     # ------------------------------------------------------------------
     def find_last(self):
-        """Path of the last checkpoint of the last training run in model_dir."""
-        if not os.path.isdir(self.model_dir):
-            raise FileNotFoundError("Could not find model directory under {}".format(
-                self.model_dir))
-        key = self.config.NAME.lower()
-        dir_names = sorted(d for d in next(os.walk(self.model_dir))[1] if d.startswith(key))
-        if not dir_names:
-            raise FileNotFoundError("Could not find model directory under {}".format(
-                self.model_dir))
-        dir_name = os.path.join(self.model_dir, dir_names[-1])
-        checkpoints = sorted(f for f in next(os.walk(dir_name))[2]
-                             if f.startswith("mask_rcnn") and f.endswith(".h5"))
-        if not checkpoints:
-            raise FileNotFoundError("Could not find weight files in {}".format(dir_name))
-        return os.path.join(dir_name, checkpoints[-1])
+        """Path of the last checkpoint of the last training run in model_dir
+        (see mrcnn.modeldir.find_last)."""
+        return modeldir.find_last(self.model_dir, modeldir.run_name(self.config))
 
-    def load_weights(self, filepath, by_name=False, exclude=None, adapt_input_channels=False):
+    def load_weights(self, filepath, by_name=False, exclude=None, adapt_input_channels=False,
+                     strict=False):
         """Load weights from an HDF5 file (matterport's `.h5` files, old and
         new, or this package's) or from a model directory written by `save`.
 
@@ -167,13 +143,18 @@ class MaskRCNN(object):
         adapt_input_channels: for IMAGE_CHANNEL_COUNT != 3, convert the
             file's RGB conv1 kernel (True or "repeat", or "zeros"; see
             mrcnn.weights.adapt_conv1 and docs/images.md) instead of failing.
+        strict: every weighted layer of the model but the excluded ones
+            must be in the file, else ValueError saying how many are not and
+            which (the command line loads this way). Without it, by_name
+            loading logs a warning with that count ("mrcnn.weights" logger).
         A file made for another config raises ValueError naming the layer
         and both shapes; nothing is loaded then.
         """
-        if os.path.isdir(filepath):
-            filepath = os.path.join(filepath, WEIGHTS_FILE)
+        filepath = modeldir.weights_path(filepath)
         if exclude:
             by_name = True
+        if strict:
+            by_name = False
         loaded = weight_io.load_weights(self.keras_model, filepath, by_name=by_name,
                                         exclude=exclude,
                                         adapt_input_channels=adapt_input_channels)
@@ -185,20 +166,8 @@ class MaskRCNN(object):
         `load_weights(directory)` and `MaskRCNN.from_directory`), and the
         class names by class id if given (e.g. `dataset.class_names`; the
         command line's detect and export use them)."""
-        if class_names is not None:
-            class_names = [str(n) for n in class_names]
-            if len(class_names) != self.config.NUM_CLASSES:
-                raise ValueError("save: {} class names for NUM_CLASSES = {}".format(
-                    len(class_names), self.config.NUM_CLASSES))
-        os.makedirs(directory, exist_ok=True)
-        weight_io.save_weights(self.keras_model, os.path.join(directory, WEIGHTS_FILE))
-        self.config.save(os.path.join(directory, CONFIG_FILE))
-        names_path = os.path.join(directory, CLASS_NAMES_FILE)
-        if class_names is not None:
-            utils.write_json_atomic(names_path, class_names)
-        elif os.path.exists(names_path):
-            os.remove(names_path)  # an earlier save's names would not belong to this model
-        return directory
+        return modeldir.save_model(self.keras_model, self.config, directory,
+                                   class_names=class_names)
 
     def export(self, export_dir, version=1, full_masks=False, force=False, class_names=None,
                verbose=1):
@@ -215,14 +184,10 @@ class MaskRCNN(object):
         (attributes in `overrides` replace the saved ones; inference uses
         one image per batch by default) and its weights."""
         if config is None:
-            values = Config.load(os.path.join(directory, CONFIG_FILE)).to_dict()
-            if mode == "inference":
-                values.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
-            values.update(overrides)
-            config = Config.from_dict(values)
+            config = modeldir.load_config(directory, mode=mode, **overrides)
         model = cls(mode=mode, config=config, model_dir=model_dir or directory)
         model.load_weights(directory, by_name=True)
-        model.class_names = read_class_names(directory)
+        model.class_names = read_class_names(directory, num_classes=config.NUM_CLASSES)
         return model
 
     def get_imagenet_weights(self):
@@ -236,22 +201,25 @@ class MaskRCNN(object):
     def set_log_dir(self, model_path=None):
         """Set the log directory and epoch counter; a checkpoint path of this
         package's (matterport's) naming restarts from its epoch."""
-        self.epoch = 0
-        now = datetime.datetime.now()
-        if model_path:
-            regex = (r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
-                     r"mask\_rcnn\_[\w-]+(\d{4})\.h5")
-            m = re.match(regex, str(model_path))
-            if m:
-                now = datetime.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)),
-                                        int(m.group(4)), int(m.group(5)))
-                self.epoch = int(m.group(6))
-                print("Re-starting from epoch %d" % self.epoch)
-        name = (self.config.NAME or "mrcnn").lower()
-        self.log_dir = os.path.join(self.model_dir, "{}{:%Y%m%dT%H%M}".format(name, now))
-        self.checkpoint_path = os.path.join(
-            self.log_dir, "mask_rcnn_{}_*epoch*.h5".format(name)).replace("*epoch*",
-                                                                          "{epoch:04d}")
+        self.log_dir, self.checkpoint_path, self.epoch, resumed = modeldir.log_dir_for(
+            self.model_dir, modeldir.run_name(self.config), model_path)
+        # A new run's directory is created when training starts
+        # (_create_log_dir), exclusively: two runs never share one.
+        self._new_log_dir = None if resumed else (self.log_dir, self.checkpoint_path)
+        if resumed:
+            print("Re-starting from epoch %d" % self.epoch)
+
+    def _create_log_dir(self):
+        """Create self.log_dir for training: a new run's exclusively (the
+        next free name of its second if another run took it meanwhile;
+        log_dir and checkpoint_path follow), a resumed run's if missing."""
+        if getattr(self, "_new_log_dir", None) == (self.log_dir, self.checkpoint_path):
+            self.log_dir = modeldir.claim_run_dir(self.log_dir)
+            self.checkpoint_path = modeldir.checkpoint_path(self.log_dir,
+                                                            modeldir.run_name(self.config))
+            self._new_log_dir = None
+        else:  # resumed, or log_dir set by the caller
+            os.makedirs(self.log_dir, exist_ok=True)
 
     # ------------------------------------------------------------------
     # Training
@@ -333,7 +301,7 @@ class MaskRCNN(object):
         chief = dist.is_chief(self.strategy)
         callbacks = []
         if chief:
-            os.makedirs(self.log_dir, exist_ok=True)
+            self._create_log_dir()
             callbacks.append(keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
                                                          write_graph=False))
         callbacks.append(EpochCheckpoint(self.keras_model, self.checkpoint_path, self.config,

@@ -14,6 +14,10 @@ from mrcnn import utils
 from mrcnn.config import Config
 
 COCO_WEIGHTS_FILE = "mask_rcnn_coco.h5"
+# The release publishes no checksum of the file, and none is recorded here:
+# a download is checked by its content (`check_coco_weights`) and, when the
+# caller gives one (`sha256=`, `--sha256`), by its SHA-256.
+COCO_WEIGHTS_SHA256 = None
 
 # Heads whose shapes depend on NUM_CLASSES: excluded when loading weights
 # trained for another number of classes (e.g. the COCO weights).
@@ -54,16 +58,108 @@ def coco_weights_path(path=None, download=False, url=utils.COCO_MODEL_URL, sha25
                       verbose=1):
     """Path of mask_rcnn_coco.h5 (`path` or the cache's). With download=True a
     missing file is downloaded first; otherwise a missing file raises
-    FileNotFoundError saying how to get it."""
+    FileNotFoundError saying how to get it. A download must pass
+    `check_coco_weights` (and match `sha256` when given) before it is
+    renamed into place."""
     path = path or os.path.join(cache_dir(), COCO_WEIGHTS_FILE)
     if not os.path.exists(path):
         if not download:
             raise FileNotFoundError(
                 "{} not found: run `mrcnn download-weights coco` (or download {} "
                 "yourself and pass its path)".format(path, url))
-        utils.download_trained_weights(path, verbose=verbose, url=url, sha256=sha256,
-                                       validate=check_weight_file)
+        utils.download_trained_weights(path, verbose=verbose, url=url,
+                                       sha256=sha256 or COCO_WEIGHTS_SHA256,
+                                       validate=check_coco_weights)
     return path
+
+
+# ResNet-101 stage depths of matterport's COCO model (stages 2-5).
+_RESNET101_BLOCKS = {2: 3, 3: 4, 4: 23, 5: 3}
+
+
+def coco_weighted_layers():
+    """{layer name: number of weights} of every layer of matterport's COCO
+    model (ResNet-101, FPN, RPN, 81-class heads) that holds weights: the
+    layers its weight file must have."""
+    layers = {"conv1": 2, "bn_conv1": 4}
+    for stage, blocks in _RESNET101_BLOCKS.items():
+        for b in range(blocks):
+            block = "{}{}".format(stage, chr(ord("a") + b))
+            branches = ["2a", "2b", "2c"] + (["1"] if b == 0 else [])
+            for branch in branches:
+                layers["res{}_branch{}".format(block, branch)] = 2
+                layers["bn{}_branch{}".format(block, branch)] = 4
+    for name in ("fpn_c5p5", "fpn_c4p4", "fpn_c3p3", "fpn_c2p2",
+                 "fpn_p2", "fpn_p3", "fpn_p4", "fpn_p5"):
+        layers[name] = 2
+    layers["rpn_model"] = 6
+    for head in ("mrcnn_class_conv1", "mrcnn_class_conv2", "mrcnn_class_logits",
+                 "mrcnn_bbox_fc", "mrcnn_mask_conv1", "mrcnn_mask_conv2", "mrcnn_mask_conv3",
+                 "mrcnn_mask_conv4", "mrcnn_mask_deconv", "mrcnn_mask"):
+        layers[head] = 2
+    for bn in ("mrcnn_class_bn1", "mrcnn_class_bn2", "mrcnn_mask_bn1", "mrcnn_mask_bn2",
+               "mrcnn_mask_bn3", "mrcnn_mask_bn4"):
+        layers[bn] = 4
+    return layers
+
+
+# Shapes that identify the released COCO model: RGB input and the 81-class heads.
+COCO_WEIGHT_SHAPES = {
+    "conv1": [(7, 7, 3, 64), (64,)],
+    "mrcnn_class_logits": [(1024, 81), (81,)],
+    "mrcnn_bbox_fc": [(1024, 324), (324,)],
+    "mrcnn_mask": [(1, 1, 256, 81), (81,)],
+}
+
+
+def check_coco_weights(path):
+    """Raise ValueError unless `path` holds matterport's COCO weights: a
+    Keras HDF5 weight file with every weighted layer of the COCO model
+    (ResNet-101 backbone, FPN, RPN, heads; `coco_weighted_layers`) and the
+    81-class head shapes (COCO_WEIGHT_SHAPES). Only the layout is read,
+    not the 246 MB of values."""
+    import h5py
+    import numpy as np
+
+    def _str_list(attr):  # str (tf_keras) or bytes (Keras 2.1) attributes
+        return [v.decode("utf8") if isinstance(v, bytes) else str(v)
+                for v in np.asarray(attr).reshape(-1)]
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError("{} is not an HDF5 weight file ({})".format(path, e)) from None
+    with f:
+        group = f
+        if "layer_names" not in group.attrs and "model_weights" in group:
+            group = group["model_weights"]
+        if "layer_names" not in group.attrs:
+            raise ValueError("{} is an HDF5 file without Keras layer weights (no "
+                             "'layer_names' attribute)".format(path))
+        present = set(_str_list(group.attrs["layer_names"]))
+        expected = coco_weighted_layers()
+        missing = [n for n in expected if n not in present or n not in group]
+        if missing:
+            raise ValueError(
+                "{} is not matterport's COCO weight file: {} of its {} weighted layers are "
+                "missing ({}{}){}".format(
+                    path, len(missing), len(expected), ", ".join(missing[:8]),
+                    ", ..." if len(missing) > 8 else "",
+                    "; it looks like a ResNet-50 model" if "res4f_branch2a" in present
+                    and "res4g_branch2a" not in present else ""))
+        for name, count in expected.items():
+            g = group[name]
+            weight_names = _str_list(g.attrs["weight_names"]) if "weight_names" in g.attrs else []
+            if len(weight_names) != count:
+                raise ValueError("{} is not matterport's COCO weight file: layer {} has {} "
+                                 "weights, expected {}".format(path, name, len(weight_names),
+                                                               count))
+            for weight_name, shape in zip(weight_names, COCO_WEIGHT_SHAPES.get(name, [])):
+                actual = tuple(g[weight_name].shape)
+                if actual != shape:
+                    raise ValueError(
+                        "{} is not matterport's COCO weight file: {} has shape {}, expected "
+                        "{}{}".format(path, weight_name, actual, shape,
+                                      " (81 classes: BG + 80)" if name != "conv1" else ""))
 
 
 def check_weight_file(path):

@@ -13,10 +13,9 @@ import tensorflow as tf
 from mrcnn import distribute as dist
 from mrcnn import weights as weight_io
 from mrcnn.heads import build_roi_heads
+from mrcnn.modeldir import CONFIG_FILE  # noqa: F401  (importable from here as before)
 from mrcnn.modeling import contracts
 from mrcnn.modeling.rpn import RPN_LOSSES
-
-CONFIG_FILE = "config.json"
 
 # Layer presets of MaskRCNN.train(layers=...): regexes of layer names.
 LAYER_REGEX = {

@@ -11,25 +11,35 @@ Conventions
 * Masks are ``[height, width, instances]`` arrays of bool.
 """
 
-import json
 import logging
-import os
 import random
-import urllib.error
-import urllib.request
-import uuid
 import warnings
 
 import numpy as np
 import scipy.ndimage
 import skimage.transform
 
-from mrcnn.data.dataset import Dataset  # noqa: F401  (matterport's utils.Dataset)
+from mrcnn.fileio import download_file, write_json_atomic, write_text_atomic  # noqa: F401
 
 # matterport's released COCO weights.
 COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
 
 logger = logging.getLogger(__name__)
+
+
+def __getattr__(name):
+    # matterport's utils.Dataset, imported on first use: importing
+    # mrcnn.data.dataset runs mrcnn/data/__init__.py, which loads every
+    # annotation format (and the input pipeline, which imports this module).
+    if name == "Dataset":
+        from mrcnn.data.dataset import Dataset
+        globals()["Dataset"] = Dataset
+        return Dataset
+    raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
+
+
+def __dir__():
+    return sorted(list(globals()) + ["Dataset"])
 
 
 ############################################################
@@ -586,101 +596,8 @@ def batch_slice(inputs, graph_fn, batch_size, names=None):
 
 
 ############################################################
-#  Files
+#  Files and downloads (mrcnn.fileio; re-exported under their old names)
 ############################################################
-
-def write_text_atomic(path, text):
-    """Write `text` to `path` through a temporary file renamed into place, so
-    a crash never leaves a half-written `path` (an old one stays intact)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # A fresh name opened exclusively (mkstemp's 0600 mode would survive the rename).
-    tmp = os.path.join(directory, ".{}-{}.tmp".format(os.path.basename(path), uuid.uuid4().hex))
-    try:
-        with open(tmp, "x") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def write_json_atomic(path, value, indent=1):
-    """`json.dump` of `value` to `path`, atomically (see write_text_atomic)."""
-    return write_text_atomic(path, json.dumps(value, indent=indent))
-
-
-############################################################
-#  Downloads
-############################################################
-
-def download_file(url, path, verbose=1, timeout=60, sha256=None, validate=None):
-    """Download `url` to `path` through a temporary file renamed on success,
-    so an interrupted download never leaves a truncated `path` behind.
-
-    verbose: 1 shows a progress bar (tqdm) on stderr.
-    sha256: expected hex digest; a mismatch raises ValueError and keeps any
-        existing `path`. A body shorter than the server's Content-Length is
-        refused too.
-    validate: optional callable(temporary_path) raising ValueError when the
-        downloaded content is unusable; then `path` is not touched.
-    Returns `path`.
-    """
-    import hashlib
-
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # A fresh name opened exclusively (mkstemp's 0600 mode would survive the rename).
-    tmp = os.path.join(directory, ".download-{}.part".format(uuid.uuid4().hex))
-    digest = hashlib.sha256()
-    try:
-        with open(tmp, "xb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    total = resp.headers.get("Content-Length")
-                    total = int(total) if total and total.isdigit() else None
-                    received = 0
-                    bar = None
-                    if verbose > 0:
-                        from tqdm.auto import tqdm
-                        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                   desc=os.path.basename(path))
-                    try:
-                        while True:
-                            chunk = resp.read(1 << 20)
-                            if not chunk:
-                                break
-                            out.write(chunk)
-                            digest.update(chunk)
-                            received += len(chunk)
-                            if bar is not None:
-                                bar.update(len(chunk))
-                    finally:
-                        if bar is not None:
-                            bar.close()
-            except (urllib.error.URLError, OSError) as e:
-                raise ConnectionError(
-                    "could not download {} to {}: {}. Are you offline? Download the file "
-                    "by other means and pass its path instead.".format(url, path, e)) from None
-        if total is not None and received != total:
-            raise ConnectionError("download of {} stopped after {} of {} bytes; {} was not "
-                                  "written".format(url, received, total, path))
-        if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise ValueError("{} downloaded from {} has SHA-256 {}, expected {}; {} was not "
-                             "written".format(os.path.basename(path), url, digest.hexdigest(),
-                                              sha256.lower(), path))
-        if validate is not None:
-            validate(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    if verbose > 0:
-        print("Downloaded {} to {} (SHA-256 {})".format(url, path, digest.hexdigest()))
-    return path
-
 
 def download_trained_weights(coco_model_path, verbose=1, url=COCO_MODEL_URL, sha256=None,
                              validate=None):

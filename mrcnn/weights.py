@@ -10,12 +10,16 @@ read. Files written here use the same layout, so matterport-era tools and
 this package read each other's files.
 """
 
+import logging
 import os
-import uuid
 
 import h5py
 import keras
 import numpy as np
+
+from mrcnn import fileio
+
+logger = logging.getLogger(__name__)
 
 
 def _as_str(value):
@@ -127,8 +131,11 @@ def _adaptable(name, variable, array):
 def load_weights(model, filepath, by_name=False, exclude=None, adapt_input_channels=False):
     """Load `filepath` into `model`, matching layers by name.
 
-    by_name=False: every weighted layer of the model must be in the file.
-    by_name=True: layers missing from the file keep their values.
+    by_name=False: every weighted layer of the model (but the excluded ones)
+        must be in the file; ValueError says how many are not, and which.
+    by_name=True: layers missing from the file keep their values
+        (matterport's semantics); a warning on the "mrcnn.weights" logger
+        says how many and which.
     exclude: layer names not to load (e.g. the class-specific heads when
         NUM_CLASSES differs).
     adapt_input_channels: when the model takes other than 3 channels
@@ -180,11 +187,17 @@ def load_weights(model, filepath, by_name=False, exclude=None, adapt_input_chann
                         filepath, name, weight_name, tuple(array.shape),
                         tuple(variable.shape), name))
         plan.append((name, variables, adapted))
+    total = len(plan) + len(missing)
     if missing and not by_name:
-        raise ValueError("{}: {} weighted layer(s) of the model are not in the file: {}{}; "
-                         "use by_name=True to load the others".format(
-                             filepath, len(missing), ", ".join(missing[:10]),
-                             " ..." if len(missing) > 10 else ""))
+        raise ValueError("{}: {} weighted layer(s) of the model's {} are not in the file: {}{}; "
+                         "was the file made for another model or configuration (BACKBONE, "
+                         "NUM_CLASSES, ...)? In Python, load_weights(by_name=True) loads the "
+                         "others.".format(filepath, len(missing), total, ", ".join(missing[:10]),
+                                          " ..." if len(missing) > 10 else ""))
+    if missing:
+        logger.warning("%s: loaded %d of the model's %d weighted layers; %d are not in the "
+                       "file and keep their values: %s%s", filepath, len(plan), total,
+                       len(missing), ", ".join(missing[:10]), " ..." if len(missing) > 10 else "")
     for _, variables, saved in plan:
         for variable, (_, array) in zip(variables, saved):
             variable.assign(array.astype(keras.backend.standardize_dtype(variable.dtype)))
@@ -193,13 +206,10 @@ def load_weights(model, filepath, by_name=False, exclude=None, adapt_input_chann
 
 def save_weights(model, filepath):
     """Write the model's weights in matterport's HDF5 layout, atomically
-    (temporary file in the same directory, then rename)."""
-    directory = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(directory, exist_ok=True)
-    # Not tempfile.mkstemp: its 0600 mode would survive the rename. h5py
-    # creates the file with the usual 0666 & ~umask; "w-" never overwrites.
-    tmp = os.path.join(directory, ".weights-{}.h5.tmp".format(uuid.uuid4().hex))
-    try:
+    (temporary file in the same directory, fsynced, then renamed; see
+    mrcnn.fileio.atomic_path)."""
+    # h5py creates the file with the usual 0666 & ~umask; "w-" never overwrites.
+    with fileio.atomic_path(filepath, prefix=".weights-", suffix=".h5.tmp") as tmp:
         with h5py.File(tmp, "w-") as f:
             names = [layer.name for layer in model.layers]
             f.attrs["layer_names"] = np.array([n.encode("utf8") for n in names])
@@ -212,8 +222,4 @@ def save_weights(model, filepath):
                 g.attrs["weight_names"] = np.array([w.encode("utf8") for w in weight_names])
                 for name, variable in zip(weight_names, layer.weights):
                     g.create_dataset(name, data=np.asarray(variable.numpy()))
-        os.replace(tmp, filepath)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return filepath

@@ -229,3 +229,117 @@ def test_detect_overlays_of_same_named_images_do_not_overwrite(demo_dir, tmp_pat
     assert main(["detect", "--model", os.path.join(demo_dir, "model"), paths[0], twin,
                  "--save-dir", str(tmp_path / "overlays")]) == 0
     assert sorted(os.listdir(tmp_path / "overlays")) == ["000_shapes0.png", "001_shapes0.png"]
+
+
+# ----------------------------------------------------------------------
+# Issue #15: weights that do not fit (10), run directories (12), full
+# disks and partial overlays (13)
+# ----------------------------------------------------------------------
+
+def _copy_model(demo_dir, tmp_path, name="copy"):
+    import shutil
+    target = str(tmp_path / name)
+    shutil.copytree(os.path.join(demo_dir, "model"), target)
+    return target
+
+
+def _edit_config(model_dir, **values):
+    path = os.path.join(model_dir, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config.update(values)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def test_detect_refuses_weights_that_leave_layers_unloaded(demo_dir, tmp_path, capsys):
+    import h5py
+    paths, _ = _shape_images(tmp_path, count=1)
+    # The model directory's config says ResNet-34, its weights are ResNet-18's.
+    other = _copy_model(demo_dir, tmp_path)
+    _edit_config(other, BACKBONE="resnet34")
+    capsys.readouterr()
+    assert main(["detect", "--model", other] + paths) == 1
+    err = capsys.readouterr().err
+    assert "mask_rcnn.h5" in err and "weighted layer(s) of the model's" in err, err
+    assert "res2c_branch2a" in err  # ResNet-34 has 3 blocks in stage 2, ResNet-18 2
+    # An .h5 file of another model: none of its layers are the model's.
+    unrelated = str(tmp_path / "other.h5")
+    with h5py.File(unrelated, "w") as f:
+        f.attrs["layer_names"] = [b"dense"]
+        f.create_group("dense").attrs["weight_names"] = [b"dense/kernel:0"]
+        f["dense"].create_dataset("dense/kernel:0", data=np.ones((3, 2), np.float32))
+    config = os.path.join(demo_dir, "model", "config.json")
+    assert main(["detect", "--model", unrelated, "--config", config] + paths) == 1
+    err = capsys.readouterr().err
+    assert "other.h5" in err and "are not in the file" in err, err
+    # The directory's own weights load (every layer): accepted.
+    assert main(["detect", "--model", os.path.join(demo_dir, "model")] + paths) == 0
+
+
+def test_class_names_of_the_wrong_length_are_refused(demo_dir, tmp_path, capsys):
+    other = _copy_model(demo_dir, tmp_path)
+    with open(os.path.join(other, "class_names.json"), "w") as f:
+        json.dump(["BG", "square"], f)
+    paths, _ = _shape_images(tmp_path, count=1)
+    capsys.readouterr()
+    assert main(["detect", "--model", other] + paths) == 1
+    err = capsys.readouterr().err
+    assert "class_names.json: 2 class names but the model has NUM_CLASSES = 4" in err, err
+
+
+def test_overlays_on_a_full_disk_leave_no_partial_png(demo_dir, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import matplotlib.figure
+    paths, _ = _shape_images(tmp_path, count=1)
+    overlays = tmp_path / "overlays"
+    model = os.path.join(demo_dir, "model")
+    assert main(["detect", "--model", model, "--save-dir", str(overlays)] + paths) == 0
+    (png,) = os.listdir(str(overlays))
+    before = (overlays / png).read_bytes()
+    assert len(before) > 1000
+
+    def savefig(self, fname, **kwargs):
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG")  # the start of it, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    capsys.readouterr()
+    assert main(["detect", "--model", model, "--save-dir", str(overlays)] + paths) == 1
+    err = capsys.readouterr().err
+    assert "no space left" in err and png in err and "Traceback" not in err, err
+    assert os.listdir(str(overlays)) == [png] and (overlays / png).read_bytes() == before
+
+
+def test_train_on_a_full_disk_and_resume_past_an_empty_run(demo_dir, tmp_path, capsys,
+                                                           monkeypatch):
+    import errno
+
+    import h5py
+    logs = tmp_path / "logs"
+    common = ["train", "--format", "shapes", "--train", "2:1",
+              "--config", os.path.join(demo_dir, "model", "config.json"),
+              "--set", "STEPS_PER_EPOCH=1", "--set", "VALIDATION_STEPS=0",
+              "--set", "IMAGES_PER_GPU=1", "--logs", str(logs), "--layers", "heads", "--quiet"]
+    assert main(common + ["--epochs", "1"]) == 0
+    (run,) = os.listdir(str(logs))
+    assert "mask_rcnn_shapes_demo_0001.h5" in os.listdir(str(logs / run))
+    # A newer run killed in its first epoch: an empty run directory.
+    os.makedirs(str(logs / "shapes_demo29990101T000000-01"))
+    original = h5py.Group.create_dataset
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(h5py.Group, "create_dataset", full)
+    capsys.readouterr()
+    assert main(common + ["--epochs", "2", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "no space left" in err and "mask_rcnn_shapes_demo_0002.h5" in err, err
+    assert "Traceback" not in err
+    monkeypatch.setattr(h5py.Group, "create_dataset", original)
+    files = os.listdir(str(logs / run))
+    assert "mask_rcnn_shapes_demo_0002.h5" not in files
+    assert not [f for f in files if f.endswith(".tmp")]
+    assert main(common + ["--epochs", "2", "--resume"]) == 0
+    assert "mask_rcnn_shapes_demo_0002.h5" in os.listdir(str(logs / run))

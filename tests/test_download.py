@@ -1,5 +1,9 @@
-"""utils.download_trained_weights against an HTTP server on 127.0.0.1."""
+"""utils.download_trained_weights, `mrcnn download-weights` and the COCO
+weight check, against an HTTP server on 127.0.0.1."""
+import hashlib
 import http.server
+import io
+import json
 import os
 import threading
 
@@ -22,9 +26,41 @@ def _hdf5_weights():
     return buf.getvalue()
 
 
+REFERENCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def _layout_file(backbone="resnet101", num_classes=81):
+    """Bytes of an HDF5 file with the layout of matterport's weight file of
+    `backbone` (tests/data/matterport_h5_layout_*.json: every layer, weight
+    name and shape), the class-specific heads resized to `num_classes`.
+    Datasets are left unwritten (HDF5 allocates chunks lazily): a few MB
+    instead of 246."""
+    import h5py
+    with open(os.path.join(REFERENCE_DIR, "matterport_h5_layout_{}.json".format(backbone))) as f:
+        layout = json.load(f)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.attrs["layer_names"] = [l["layer_name"].encode() for l in layout["layers"]]
+        for layer in layout["layers"]:
+            g = f.create_group(layer["layer_name"])
+            g.attrs["weight_names"] = [w.encode() for w in layer["weight_names"]]
+            for name, shape in zip(layer["weight_names"], layer["shapes"]):
+                shape = list(shape)
+                if layer["layer_name"] in ("mrcnn_class_logits", "mrcnn_mask"):
+                    shape[-1] = num_classes
+                elif layer["layer_name"] == "mrcnn_bbox_fc":
+                    shape[-1] = num_classes * 4
+                g.create_dataset(name, shape=tuple(shape), dtype="float32", chunks=True)
+    return buf.getvalue()
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     payload = os.urandom(100_000)
     weights = _hdf5_weights()
+    coco = _layout_file()
+    files = {"/mask_rcnn_coco.h5": payload, "/weights.h5": weights, "/coco.h5": coco,
+             "/resnet50.h5": _layout_file("resnet50"),
+             "/coco_3_classes.h5": _layout_file("resnet101", 3)}
 
     def do_GET(self):
         if self.path == "/truncated.h5":
@@ -34,7 +70,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(self.payload)
             return
-        body = {"/mask_rcnn_coco.h5": self.payload, "/weights.h5": self.weights}.get(self.path)
+        body = self.files.get(self.path)
         if body is None:
             self.send_error(404)
             return
@@ -100,15 +136,66 @@ def test_download_weights_command(server, tmp_path, monkeypatch, capsys):
                  server + "/mask_rcnn_coco.h5"]) == 1
     assert "HDF5" in capsys.readouterr().err
     assert not os.listdir(tmp_path / "home")
-    assert main(["download-weights", "coco", "--url", server + "/weights.h5"]) == 0
+    assert main(["download-weights", "coco", "--url", server + "/coco.h5"]) == 0
     captured = capsys.readouterr()
     path = tmp_path / "home" / "mask_rcnn_coco.h5"
     assert str(path) in captured.out and "SHA-256" in captured.out
-    assert path.read_bytes() == _Handler.weights and coco_weights_path() == str(path)
+    assert path.read_bytes() == _Handler.coco and coco_weights_path() == str(path)
     # Present: not downloaded again; --output picks another place.
     assert main(["download-weights", "coco", "--url", server + "/missing.h5"]) == 0
     out = tmp_path / "elsewhere"
     out.mkdir()
     assert main(["download-weights", "coco", "--quiet", "--output", str(out), "--url",
-                 server + "/weights.h5"]) == 0
-    assert (out / "mask_rcnn_coco.h5").read_bytes() == _Handler.weights
+                 server + "/coco.h5"]) == 0
+    assert (out / "mask_rcnn_coco.h5").read_bytes() == _Handler.coco
+
+
+@pytest.mark.parametrize("url_path, message", [
+    ("/weights.h5", "232 of its 233 weighted layers are missing"),
+    ("/resnet50.h5", "ResNet-50"),
+    ("/coco_3_classes.h5", "mrcnn_class_logits/kernel:0 has shape (1024, 3), expected "
+                           "(1024, 81)"),
+])
+def test_download_weights_refuses_other_weight_files(server, tmp_path, capsys, url_path,
+                                                     message):
+    """(issue #15, item 11) Any HDF5 with a layer_names attribute was
+    installed as mask_rcnn_coco.h5."""
+    from mrcnn.cli import main
+    target = tmp_path / "w" / "mask_rcnn_coco.h5"
+    assert main(["download-weights", "coco", "--quiet", "--output", str(target), "--url",
+                 server + url_path]) == 1
+    err = capsys.readouterr().err
+    assert "not matterport's COCO weight file" in err and message in err, err
+    assert not os.path.exists(str(target)) and os.listdir(str(target.parent)) == []
+    # A file already there is checked the same way.
+    target.write_bytes(_Handler.files[url_path])
+    assert main(["download-weights", "coco", "--quiet", "--output", str(target)]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_download_weights_checks_a_given_sha256(server, tmp_path, capsys):
+    from mrcnn.cli import main
+    target = tmp_path / "mask_rcnn_coco.h5"
+    assert main(["download-weights", "coco", "--quiet", "--output", str(target), "--url",
+                 server + "/coco.h5", "--sha256", "ab" * 32]) == 1
+    assert "SHA-256" in capsys.readouterr().err and not target.exists()
+    assert main(["download-weights", "coco", "--quiet", "--output", str(target), "--url",
+                 server + "/coco.h5", "--sha256", "not-hex"]) == 1
+    assert "64 hexadecimal digits" in capsys.readouterr().err
+    good = hashlib.sha256(_Handler.coco).hexdigest().upper()
+    assert main(["download-weights", "coco", "--quiet", "--output", str(target), "--url",
+                 server + "/coco.h5", "--sha256", good]) == 0
+    assert target.read_bytes() == _Handler.coco
+
+
+def test_coco_layer_set_is_matterports():
+    """The layers the check requires are exactly the weighted layers of the
+    recorded layout of matterport's ResNet-101 COCO file, with their weight
+    counts and the head shapes."""
+    from mrcnn.pretrained import COCO_WEIGHT_SHAPES, coco_weighted_layers
+    with open(os.path.join(REFERENCE_DIR, "matterport_h5_layout_resnet101.json")) as f:
+        layout = json.load(f)
+    weighted = {l["layer_name"]: l for l in layout["layers"] if l["weight_names"]}
+    assert coco_weighted_layers() == {n: len(l["weight_names"]) for n, l in weighted.items()}
+    for name, shapes in COCO_WEIGHT_SHAPES.items():
+        assert [tuple(s) for s in weighted[name]["shapes"]] == shapes, name

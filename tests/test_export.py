@@ -293,6 +293,33 @@ def test_export_never_damages_an_existing_version(square_model, tmp_path, monkey
     assert sorted(os.listdir(export_dir)) == ["1"]
 
 
+def test_export_on_a_full_disk_is_a_clear_error_and_keeps_the_version(square_model, tmp_path,
+                                                                        monkeypatch):
+    """(issue #15, item 13) TensorFlow reports a full disk while writing the
+    SavedModel as ResourceExhaustedError: an OSError naming the version
+    directory instead, the earlier version intact, nothing left over."""
+    import errno
+
+    from mrcnn.fileio import DiskFullError
+    export_dir = tmp_path / "export"
+    square_model.export(str(export_dir), version=1, verbose=0)
+    before = sorted(os.listdir(export_dir / "1"))
+    for error in (tf.errors.ResourceExhaustedError(
+                      None, None, "variables.data-00000-of-00001; No space left on device"),
+                  OSError(errno.ENOSPC, "No space left on device")):
+        def full(self, filepath, _error=error, **kwargs):
+            os.makedirs(filepath)
+            open(os.path.join(filepath, "saved_model.pb"), "w").close()
+            raise _error
+        monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", full)
+        with pytest.raises(DiskFullError, match="no space left") as info:
+            square_model.export(str(export_dir), version=1, force=True, verbose=0)
+        assert str(export_dir / "1") in str(info.value)
+        monkeypatch.undo()
+        assert sorted(os.listdir(export_dir)) == ["1"]
+        assert sorted(os.listdir(export_dir / "1")) == before
+
+
 def test_export_rejects_bad_arguments(square_model, tmp_path):
     with pytest.raises(ValueError, match="version"):
         square_model.export(str(tmp_path), version=0)

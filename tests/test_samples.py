@@ -294,6 +294,32 @@ def test_auto_download_from_a_local_server(coco, tmp_path, zip_server, monkeypat
         coco.auto_download(str(target), "train", "2017")
 
 
+def test_auto_download_uses_https_and_refuses_a_corrupt_zip(coco, tmp_path, zip_server,
+                                                           monkeypatch):
+    """(issue #15, item 11) The COCO zips came over plain http, unchecked.
+    COCO publishes no checksums: the size is checked against Content-Length
+    and every member's CRC (zipfile.testzip) before anything is unpacked."""
+    assert coco.COCO_IMAGES_URL.startswith("https://")
+    assert coco.COCO_ANNOTATIONS_URL.startswith("https://")
+    assert all(u.startswith("https://") for u in coco.SPLIT_ANNOTATION_URLS.values())
+    source = tmp_path / "server" / "val2017"
+    source.mkdir(parents=True)
+    (source / "000000000001.jpg").write_bytes(b"not really a jpeg " * 200)
+    good = _zip_folder(str(tmp_path / "server"), ["val2017/000000000001.jpg"])
+    bad = good.replace(b"not really", b"not REALLY", 1)  # the member's CRC no longer fits
+    assert bad != good
+    _ZipHandler.files = {"/zips/val2017.zip": bad}
+    monkeypatch.setattr(coco, "COCO_IMAGES_URL", zip_server + "/zips/")
+    target = tmp_path / "coco"
+    with pytest.raises(ValueError, match=r"val2017.zip.*corrupt.*val2017/000000000001.jpg"):
+        coco.auto_download(str(target), "val", "2017")
+    assert os.listdir(str(target)) == []  # nothing unpacked, no zip left
+    _ZipHandler.files = {"/zips/val2017.zip": good[:-10]}  # not a zip at all
+    with pytest.raises(ValueError, match="val2017.zip"):
+        coco.auto_download(str(target), "val", "2017")
+    assert os.listdir(str(target)) == []
+
+
 ############################################################
 #  Balloon sample
 ############################################################

@@ -539,6 +539,72 @@ def test_failed_save_leaves_nothing(tiny_inference, tmp_path, monkeypatch):
     assert os.listdir(str(tmp_path)) == []
 
 
+def test_full_disk_while_saving_is_a_clear_error_and_keeps_the_old_file(tiny_inference,
+                                                                          tmp_path,
+                                                                          monkeypatch):
+    """(issue #15, item 13) errno 28 from h5py mid-save: an OSError naming
+    the file and the full device (the CLI prints it), the earlier file
+    intact, no temporary left. h5py also reports a failed write on close as
+    a RuntimeError whose message holds the errno."""
+    import errno
+
+    from mrcnn.fileio import DiskFullError
+    path = tmp_path / "mask_rcnn_tiny_0002.h5"
+    path.write_bytes(b"previous weights")
+    original = h5py.Group.create_dataset
+    for error in (OSError(errno.ENOSPC, "No space left on device"),
+                  RuntimeError("Can't decrement id ref count (file write failed: time = x, "
+                               "errno = 28, error message = 'No space left on device')")):
+        calls = [0]
+
+        def create_dataset(self, *args, _error=error, _calls=calls, **kwargs):
+            _calls[0] += 1
+            if _calls[0] > 3:  # a few weights written, then the disk is full
+                raise _error
+            return original(self, *args, **kwargs)
+        monkeypatch.setattr(h5py.Group, "create_dataset", create_dataset)
+        with pytest.raises(DiskFullError) as info:
+            weight_io.save_weights(tiny_inference.keras_model, str(path))
+        assert isinstance(info.value, OSError)
+        message = str(info.value)
+        assert str(path) in message and "no space left" in message and "intact" in message
+        assert path.read_bytes() == b"previous weights"
+        assert os.listdir(str(tmp_path)) == [path.name]
+
+
+def test_by_name_loading_warns_with_the_count_of_layers_left_unloaded(tiny, tmp_path, caplog):
+    """(issue #15, item 10) by_name=True keeps matterport's semantics (layers
+    missing from the file keep their values) but says how many; strict=True
+    (what the command line uses) refuses such a file."""
+    import logging
+    total = len(weight_io.weighted_layers(tiny.keras_model))
+    layers = random_layers(tiny.keras_model, ["conv1", "bn_conv1"], seed=5)
+    path = str(tmp_path / "few.h5")
+    write_matterport_file(path, layers)
+    with caplog.at_level(logging.WARNING, logger="mrcnn.weights"):
+        loaded = tiny.load_weights(path, by_name=True)
+    assert sorted(loaded) == ["bn_conv1", "conv1"]
+    (record,) = [r for r in caplog.records if r.name == "mrcnn.weights"]
+    assert record.levelno == logging.WARNING
+    assert "loaded 2 of the model's {} weighted layers".format(total) in record.getMessage()
+    assert "{} are not in the file".format(total - 2) in record.getMessage()
+    assert "res2a_branch2a" in record.getMessage()
+    with pytest.raises(ValueError) as info:
+        tiny.load_weights(path, strict=True)
+    assert "{} weighted layer(s) of the model's {} are not in the file".format(
+        total - 2, total) in str(info.value)
+    # A complete file but for the excluded heads: strict accepts it, no warning.
+    names = [n for n, _ in weight_io.weighted_layers(tiny.keras_model)
+             if n not in CLASS_SPECIFIC + ["mrcnn_bbox"]]
+    path = str(tmp_path / "headless.h5")
+    write_matterport_file(path, random_layers(tiny.keras_model, names, seed=6))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mrcnn.weights"):
+        loaded = tiny.load_weights(path, strict=True, exclude=CLASS_SPECIFIC + ["mrcnn_bbox"])
+    assert sorted(loaded) == sorted(names)
+    assert not [r for r in caplog.records if r.name == "mrcnn.weights"]
+
+
 # ----------------------------------------------------------------------
 # 5. Errors name the file
 # ----------------------------------------------------------------------

@@ -54,7 +54,6 @@ import contextlib
 import io
 import logging
 import os
-import time
 
 import numpy as np
 
@@ -463,54 +462,9 @@ def build_coco_results(dataset, image_ids, rois, class_ids, scores, masks):
 
 
 def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=None, verbose=1):
-    """Detect on the dataset's images and score them with pycocotools
-    against `coco`, the COCO object of the annotation file (as returned by
-    `load_coco_json`/`CocoFormatDataset.load_coco_json`).
-
-    eval_type: "bbox" or "segm".
-    limit: evaluate only the first `limit` images (0: all).
-    image_ids: internal image ids to evaluate (default: all).
-    Prints COCOeval's summary when verbose; returns {"AP", "AP50", "AP75",
-    "APs", "APm", "APl"} as floats (-1 as pycocotools gives where there is
-    no ground truth of that size).
-    """
-    from pycocotools.cocoeval import COCOeval
-
-    from mrcnn.evaluate import COCO_STAT_NAMES
-
-    if eval_type not in ("bbox", "segm"):
-        raise ValueError("evaluate_coco: eval_type must be 'bbox' or 'segm', got {!r}".format(
-            eval_type))
-    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
-    if limit:
-        image_ids = image_ids[:limit]
-    coco_image_ids = [dataset.image_info[i]["id"] for i in image_ids]
-    batch_size = getattr(model.config, "BATCH_SIZE", 1) or 1
-    start, t_prediction, results = time.time(), 0.0, []
-    for first in range(0, len(image_ids), batch_size):
-        ids = image_ids[first:first + batch_size]
-        images = [dataset.load_image(i) for i in ids]
-        t = time.time()
-        detections = model.detect(images, verbose=0)
-        t_prediction += time.time() - t
-        for image_id, r in zip(ids, detections):
-            results.extend(build_coco_results(dataset, dataset.image_info[image_id]["id"],
-                                              r["rois"], r["class_ids"], r["scores"],
-                                              r["masks"].astype(np.uint8)))
-    if not results:
-        if verbose:
-            print("evaluate_coco: no detections on {} images".format(len(image_ids)))
-        return {name: 0.0 for name in COCO_STAT_NAMES}
-    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    with quiet:
-        coco_results = coco.loadRes(results)
-        evaluator = COCOeval(coco, coco_results, eval_type)
-        evaluator.params.imgIds = coco_image_ids
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    if verbose:
-        print("Prediction time: {:.1f}s. Average {:.2f}s/image".format(
-            t_prediction, t_prediction / max(len(image_ids), 1)))
-        print("Total time: {:.1f}s".format(time.time() - start))
-    return {name: float(v) for name, v in zip(COCO_STAT_NAMES, evaluator.stats[:6])}
+    """matterport's COCO evaluation against the annotation file `coco`: see
+    mrcnn.evaluate.evaluate_coco (same arguments and result), which runs
+    every evaluation of this package."""
+    from mrcnn.evaluate import evaluate_coco as run
+    return run(model, dataset, coco, eval_type=eval_type, limit=limit, image_ids=image_ids,
+               verbose=verbose)

@@ -56,8 +56,10 @@ DEFAULT_LOGS_DIR = os.path.join(ROOT_DIR, "logs")
 DEFAULT_DATASET_YEAR = "2014"
 
 # Where auto_download fetches from (module attributes so a mirror can be set).
-COCO_IMAGES_URL = "http://images.cocodataset.org/zips/"
-COCO_ANNOTATIONS_URL = "http://images.cocodataset.org/annotations/"
+# COCO publishes no checksums of its zips: a download is checked against
+# the server's Content-Length and every member's CRC-32 (`check_zip`).
+COCO_IMAGES_URL = "https://images.cocodataset.org/zips/"
+COCO_ANNOTATIONS_URL = "https://images.cocodataset.org/annotations/"
 # The 2014 minival split (5k val images) and the rest of val2014, as matterport published them.
 SPLIT_ANNOTATION_URLS = {
     "minival": "https://dl.dropboxusercontent.com/s/o43o90bna78omob/"
@@ -95,15 +97,33 @@ def image_folder(subset):
     return "val" if subset in ("minival", "valminusminival") else subset
 
 
+def check_zip(path, name=None):
+    """Raise ValueError unless `path` is a complete zip archive whose
+    members all match their CRC-32 (zipfile.testzip reads them all)."""
+    name = name or path
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError("{} is not a readable zip archive ({}); it was not "
+                         "unpacked".format(name, e)) from None
+    if bad is not None:
+        raise ValueError("{} is corrupt: member {} does not match its CRC-32; it was not "
+                         "unpacked".format(name, bad))
+
+
 def _download_and_unzip(url, zip_path, target_dir):
-    """Download a zip and unpack it into target_dir. Unpacking goes to a
-    temporary folder first and its entries are renamed into place, so an
-    interrupted run never leaves a half-filled image folder that the next
-    run would take as complete."""
+    """Download a zip, check it (size against Content-Length, every
+    member's CRC: `check_zip`) and unpack it into target_dir. Unpacking
+    goes to a temporary folder first and its entries are renamed into
+    place, so an interrupted run never leaves a half-filled image folder
+    that the next run would take as complete."""
     import shutil
     import uuid
     print("Downloading " + url)
-    utils.download_file(url, zip_path, verbose=0)
+    utils.download_file(url, zip_path, verbose=0,
+                        validate=lambda tmp: check_zip(tmp, name="{} (from {})".format(
+                            os.path.basename(zip_path), url)))
     print("Unzipping " + zip_path)
     tmp = os.path.join(target_dir, ".unzip-{}".format(uuid.uuid4().hex[:8]))
     try:
