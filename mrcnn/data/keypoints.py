@@ -58,7 +58,8 @@ def clip_to_image(keypoints, shape):
     return kp
 
 
-def check_keypoints(keypoints, num_instances, num_keypoints, where):
+def check_keypoints(keypoints, num_instances, num_keypoints, where,
+                    names_from="config.KEYPOINT_NAMES"):
     """load_keypoints' output as float32 [N, K, 3], or a ValueError naming
     `where` (the image) when it does not fit the instances or the config."""
     try:
@@ -76,8 +77,7 @@ def check_keypoints(keypoints, num_instances, num_keypoints, where):
                          "{} masks".format(where, kp.shape[0], num_instances))
     if kp.shape[1] != num_keypoints:
         raise ValueError("{}: load_keypoints returned {} keypoints per instance but "
-                         "config.KEYPOINT_NAMES has {}".format(where, kp.shape[1],
-                                                               num_keypoints))
+                         "{} has {}".format(where, kp.shape[1], names_from, num_keypoints))
     v = kp[..., 2]
     if not np.all(np.isin(v, (0, 1, 2))):
         raise ValueError("{}: keypoint visibilities must be 0, 1 or 2 (COCO's), got {}".format(
@@ -393,7 +393,7 @@ class KeypointShapesDataset(ShapesDataset):
     square's top edge, a circle's top), "left" and "right" (the bottom
     corners of triangles and squares, a circle's leftmost and rightmost
     points) and "center". A keypoint covered by a shape drawn later has
-    v = 1, the others v = 2. Seeded like ShapesDataset.load_shapes."""
+    v = 1, one outside the image v = 0 (and x = y = 0), the others v = 2. Seeded like ShapesDataset.load_shapes."""
 
     keypoint_names = SHAPE_KEYPOINT_NAMES
     keypoint_skeleton = SHAPE_KEYPOINT_SKELETON
@@ -407,7 +407,8 @@ class KeypointShapesDataset(ShapesDataset):
         out = np.zeros((len(shapes), len(SHAPE_KEYPOINT_NAMES), 3), np.float32)
         for i, (shape, _, dims) in enumerate(shapes):
             for k, (c, r) in enumerate(shape_keypoints(shape, dims)):
-                c, r = min(max(c, 0), w - 1), min(max(r, 0), h - 1)
+                if not (0 <= c < w and 0 <= r < h):
+                    continue   # outside the image: unlabelled (v = 0)
                 later = masks[r, c, i + 1:].any() if i + 1 < len(shapes) else False
                 out[i, k] = (c + 0.5, r + 0.5, 1 if later else 2)
         return out

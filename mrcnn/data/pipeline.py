@@ -87,8 +87,11 @@ def load_keypoints(dataset, config, image_id, num_instances):
         return np.zeros((num_instances, len(names), 3), np.float32)
     where = _image_name(dataset, image_id)
     dataset_names = getattr(dataset, "keypoint_names", None)
-    keypoints = kp.check_keypoints(raw, num_instances,
-                                   len(dataset_names) if dataset_names else len(names), where)
+    if dataset_names:
+        keypoints = kp.check_keypoints(raw, num_instances, len(dataset_names), where,
+                                       names_from="the dataset's keypoint_names")
+    else:
+        keypoints = kp.check_keypoints(raw, num_instances, len(names), where)
     if dataset_names:
         keypoints = kp.reorder_keypoints(keypoints, dataset_names, names, where)
     return np.asarray(keypoints, np.float32)
