@@ -318,7 +318,8 @@ def test_bad_load_keypoints_output_names_the_image():
     dataset = Bad()
     dataset.load_shapes(1, 96, 96, seed=1)
     dataset.prepare()
-    for fn, message in [(lambda p: p[:, :3], "3 keypoints per instance but the dataset's keypoint_names has 4"),
+    for fn, message in [(lambda p: p[:, :3],
+                         "3 keypoints per instance but the dataset's keypoint_names has 4"),
                         (lambda p: p[:0], "keypoints of 0 instances but load_mask"),
                         (lambda p: p[..., :2], "expected \\[instances, keypoints"),
                         (lambda p: p + np.array([0, 0, 1]), "visibilities must be 0, 1 or 2")]:

@@ -393,7 +393,8 @@ class KeypointShapesDataset(ShapesDataset):
     square's top edge, a circle's top), "left" and "right" (the bottom
     corners of triangles and squares, a circle's leftmost and rightmost
     points) and "center". A keypoint covered by a shape drawn later has
-    v = 1, one outside the image v = 0 (and x = y = 0), the others v = 2. Seeded like ShapesDataset.load_shapes."""
+    v = 1, one outside the image v = 0 (and x = y = 0), the others v = 2.
+    Seeded like ShapesDataset.load_shapes."""
 
     keypoint_names = SHAPE_KEYPOINT_NAMES
     keypoint_skeleton = SHAPE_KEYPOINT_SKELETON
