@@ -29,6 +29,18 @@ DERIVED_ATTRIBUTES = ("BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE")
 RESIZE_MODES = ("none", "square", "pad64", "crop")
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
               "mrcnn_bbox_loss", "mrcnn_mask_loss")
+# Losses of the package's optional heads: known to LOSS_WEIGHTS without being
+# required (absent: weight 1).
+OPTIONAL_LOSS_NAMES = ("keypoint_loss",)
+
+# COCO's 17 person keypoints and their OKS sigmas (pycocotools' COCOeval
+# defaults), used when KEYPOINT_NAMES are COCO's and KEYPOINT_OKS_SIGMAS is None.
+COCO_KEYPOINT_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
+                       "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                       "left_wrist", "right_wrist", "left_hip", "right_hip",
+                       "left_knee", "right_knee", "left_ankle", "right_ankle")
+COCO_KEYPOINT_OKS_SIGMAS = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
+                            1.07, 1.07, .87, .87, .89, .89)
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 BUILTIN_BACKBONES = ("resnet50", "resnet101", "resnet18", "resnet34")
 
@@ -175,6 +187,31 @@ class Config(object):
     # registered with mrcnn.heads.register_head can be added by name).
     ROI_HEADS = ("box", "mask")
 
+    # Keypoints (Keypoint R-CNN, docs/keypoints.md). KEYPOINT_NAMES empty: no
+    # keypoint head (the model is plain Mask R-CNN). Non-empty: Config adds
+    # the "keypoint" head to ROI_HEADS, the data pipeline feeds the datasets'
+    # keypoints (Dataset.load_keypoints) and detect() returns "keypoints".
+    KEYPOINT_NAMES = ()
+    # Pairs of names that swap under a mirroring augmentation (a horizontal
+    # flip), e.g. (("left_eye", "right_eye"), ...).
+    KEYPOINT_FLIP_PAIRS = ()
+    # Pairs of names joined by a line when drawing.
+    KEYPOINT_SKELETON = ()
+    # One OKS sigma per keypoint (COCO keypoint evaluation); None: COCO's 17
+    # person sigmas when KEYPOINT_NAMES are COCO's, else unset.
+    KEYPOINT_OKS_SIGMAS = None
+    # Internal class ids whose instances carry keypoints (None: all classes).
+    # Detections of other classes get zero keypoints; their RoIs no loss.
+    KEYPOINT_CLASS_IDS = None
+    # The keypoint head: RoIAlign KEYPOINT_POOL_SIZE, KEYPOINT_CONV_LAYERS
+    # 3x3 convs of KEYPOINT_CONV_CHANNELS, a 2x deconvolution and a 2x
+    # bilinear upsampling to KEYPOINT_MASK_SHAPE x KEYPOINT_MASK_SHAPE
+    # heatmaps (4 * KEYPOINT_POOL_SIZE), as in the Mask R-CNN paper.
+    KEYPOINT_POOL_SIZE = 14
+    KEYPOINT_CONV_LAYERS = 8
+    KEYPOINT_CONV_CHANNELS = 512
+    KEYPOINT_MASK_SHAPE = 56
+
     # Train the heads on the RPN's proposals (True) or on RoIs supplied with
     # the data (False, for debugging the heads without an RPN).
     USE_RPN_ROIS = True
@@ -217,7 +254,20 @@ class Config(object):
                                          self.IMAGE_CHANNEL_COUNT])
         # Length of the image meta vector, see model.compose_image_meta().
         self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
+        self._derive_keypoint_attributes()
         self.validate(require_classes=type(self) is not Config)
+
+    def _derive_keypoint_attributes(self):
+        """With KEYPOINT_NAMES: add the "keypoint" head to ROI_HEADS, and
+        COCO's OKS sigmas when the names are COCO's and no sigmas are set."""
+        names = self.KEYPOINT_NAMES
+        if not isinstance(names, (list, tuple)) or not names:
+            return
+        heads = self.ROI_HEADS
+        if isinstance(heads, (list, tuple)) and "keypoint" not in heads:
+            self.ROI_HEADS = tuple(heads) + ("keypoint",)
+        if self.KEYPOINT_OKS_SIGMAS is None and tuple(names) == COCO_KEYPOINT_NAMES:
+            self.KEYPOINT_OKS_SIGMAS = COCO_KEYPOINT_OKS_SIGMAS
 
     # ------------------------------------------------------------------
     # Validation
@@ -334,7 +384,8 @@ class Config(object):
             fail("LOSS_WEIGHTS", "must have a weight for each of {} (missing: {}); losses of "
                  "added heads may be left out (they weigh 1)".format(
                      ", ".join(LOSS_NAMES), ", ".join(missing)))
-        unknown = sorted(set(self.LOSS_WEIGHTS) - set(LOSS_NAMES) - set(registered))
+        unknown = sorted(set(self.LOSS_WEIGHTS) - set(LOSS_NAMES) - set(OPTIONAL_LOSS_NAMES)
+                         - set(registered))
         if unknown:
             fail("LOSS_WEIGHTS", "unknown loss(es) {}; the losses are {} and those of "
                  "registered heads".format(
@@ -345,6 +396,7 @@ class Config(object):
             fail("ROI_HEADS", "must be a list of distinct head names, e.g. ['box', 'mask']")
         if heads[0] != "box":
             fail("ROI_HEADS", "must start with 'box' (the other heads work on its detections)")
+        self._validate_keypoints(fail)
         if any(not isinstance(v, numbers.Real) or v < 0 for v in self.LOSS_WEIGHTS.values()):
             fail("LOSS_WEIGHTS", "weights must be numbers >= 0")
         for name in ("LEARNING_RATE", "LEARNING_MOMENTUM", "WEIGHT_DECAY"):
@@ -368,6 +420,82 @@ class Config(object):
                  "(NMS, crop_and_resize and data-dependent shapes have no XLA kernels); "
                  "leave it False (mixed precision is the way to a faster step on CPU)")
         return self
+
+    def _validate_keypoints(self, fail):
+        """The KEYPOINT_* attributes: consistent lists of names."""
+        names = self.KEYPOINT_NAMES
+        if (not isinstance(names, (list, tuple))
+                or not all(isinstance(n, str) and n for n in names)):
+            fail("KEYPOINT_NAMES", "must be a list of keypoint names (strings), or empty for "
+                 "no keypoint head")
+        if len(set(names)) != len(names):
+            fail("KEYPOINT_NAMES", "names must be distinct (repeated: {})".format(
+                ", ".join(sorted({n for n in names if list(names).count(n) > 1}))))
+        if not names:
+            if "keypoint" in self.ROI_HEADS:
+                fail("ROI_HEADS", "has the 'keypoint' head but KEYPOINT_NAMES is empty")
+            return
+        if "keypoint" not in self.ROI_HEADS:
+            fail("ROI_HEADS", "must include 'keypoint' when KEYPOINT_NAMES is set (Config "
+                 "adds it when KEYPOINT_NAMES is a class attribute; set on an instance, add "
+                 "it yourself)")
+
+        def check_pairs(attr, distinct):
+            pairs = getattr(self, attr)
+            if not isinstance(pairs, (list, tuple)):
+                fail(attr, "must be a list of (name, name) pairs")
+            seen = set()
+            for pair in pairs:
+                if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                        or not all(isinstance(n, str) for n in pair)):
+                    fail(attr, "must be a list of (name, name) pairs; {!r} is not one".format(
+                        pair))
+                unknown = [n for n in pair if n not in names]
+                if unknown:
+                    fail(attr, "{} not in KEYPOINT_NAMES".format(", ".join(map(repr, unknown))))
+                if pair[0] == pair[1]:
+                    fail(attr, "pair {!r} joins a keypoint to itself".format(tuple(pair)))
+                if distinct:
+                    again = [n for n in pair if n in seen]
+                    if again:
+                        fail(attr, "{} is in more than one pair".format(repr(again[0])))
+                    seen.update(pair)
+
+        check_pairs("KEYPOINT_FLIP_PAIRS", distinct=True)
+        check_pairs("KEYPOINT_SKELETON", distinct=False)
+        sigmas = self.KEYPOINT_OKS_SIGMAS
+        if sigmas is not None:
+            try:
+                values = np.asarray(sigmas, dtype=np.float64)
+            except (TypeError, ValueError):
+                fail("KEYPOINT_OKS_SIGMAS", "must be one positive number per keypoint, or None")
+            if values.shape != (len(names),) or not np.all(values > 0):
+                fail("KEYPOINT_OKS_SIGMAS", "must be one positive number per keypoint of "
+                     "KEYPOINT_NAMES ({}), or None".format(len(names)))
+        ids = self.KEYPOINT_CLASS_IDS
+        if ids is not None:
+            if (not isinstance(ids, (list, tuple)) or not ids
+                    or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool)
+                               and 1 <= i < self.NUM_CLASSES for i in ids)):
+                fail("KEYPOINT_CLASS_IDS", "must be None (all classes) or a non-empty list of "
+                     "internal class ids in 1..NUM_CLASSES - 1 = {}".format(
+                         self.NUM_CLASSES - 1))
+        for attr in ("KEYPOINT_POOL_SIZE", "KEYPOINT_CONV_LAYERS", "KEYPOINT_CONV_CHANNELS",
+                     "KEYPOINT_MASK_SHAPE"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                fail(attr, "must be an integer >= 1")
+        if self.KEYPOINT_MASK_SHAPE != 4 * self.KEYPOINT_POOL_SIZE:
+            fail("KEYPOINT_MASK_SHAPE", "must be 4 * KEYPOINT_POOL_SIZE = {}: the head "
+                 "upsamples its RoIAlign output twice (deconvolution, then bilinear)".format(
+                     4 * self.KEYPOINT_POOL_SIZE))
+
+    def keypoint_class_ids(self):
+        """The internal class ids that carry keypoints (KEYPOINT_CLASS_IDS,
+        or every class but the background)."""
+        if self.KEYPOINT_CLASS_IDS is None:
+            return list(range(1, self.NUM_CLASSES))
+        return [int(i) for i in self.KEYPOINT_CLASS_IDS]
 
     # ------------------------------------------------------------------
     # Inspection and serialisation

@@ -33,6 +33,7 @@ from mrcnn import weights as weight_io
 from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F401
                             resnet_graph)
 from mrcnn.config import Config
+from mrcnn.data.keypoints import unmold_keypoints
 from mrcnn.data.pipeline import (build_detection_targets, build_rpn_targets,  # noqa: F401
                                  data_generator, generate_random_rois, load_image_gt,
                                  make_tf_dataset)
@@ -401,6 +402,10 @@ class MaskRCNN(object):
                         detections[j], mrcnn_mask[j], original_shapes[i], shape, windows[i])
                     results[i] = {"rois": rois, "class_ids": class_ids, "scores": scores,
                                   "masks": masks}
+                    if "mrcnn_keypoints" in outputs:  # the keypoint head
+                        results[i]["keypoints"] = unmold_keypoints(
+                            detections[j], outputs["mrcnn_keypoints"][j], original_shapes[i],
+                            shape, windows[i])
         return results
 
     def detect(self, images, verbose=0):
@@ -412,6 +417,9 @@ class MaskRCNN(object):
             class_ids: int32 [N]
             scores: float32 [N]
             masks: bool [H, W, N]
+            keypoints (models with config.KEYPOINT_NAMES): float32 [N, K,
+                (x, y, score)] in image pixels (zeros for classes without
+                keypoints), see docs/keypoints.md
         """
         if self.mode != "inference":
             raise ValueError("Create the model in inference mode to detect.")

@@ -44,7 +44,9 @@ class RandomFlip(object):
     vertical: probability of an up-down flip.
 
     Called as ``RandomFlip(0.5)(image=[H, W, C], masks=[[H, W], ...])``;
-    returns ``{"image": ..., "masks": [...]}`` with contiguous arrays.
+    returns ``{"image": ..., "masks": [...]}`` with contiguous arrays. With
+    ``keypoints=`` ([M, 2] x, y in continuous pixel coordinates, see
+    mrcnn.data.keypoints) the result also has the flipped "keypoints".
     """
 
     def __init__(self, horizontal=0.5, vertical=0.0):
@@ -55,16 +57,25 @@ class RandomFlip(object):
         self.horizontal = float(horizontal)
         self.vertical = float(vertical)
 
-    def __call__(self, image, masks=(), **unused):
+    def __call__(self, image, masks=(), keypoints=None, **unused):
         axes = []
         if self.horizontal and np.random.random() < self.horizontal:
             axes.append(1)
         if self.vertical and np.random.random() < self.vertical:
             axes.append(0)
-        if not axes:
-            return {"image": image, "masks": list(masks)}
-        return {"image": np.ascontiguousarray(np.flip(image, axis=axes)),
-                "masks": [np.ascontiguousarray(np.flip(m, axis=axes)) for m in masks]}
+        out = {"image": image, "masks": list(masks)}
+        if axes:
+            out = {"image": np.ascontiguousarray(np.flip(image, axis=axes)),
+                   "masks": [np.ascontiguousarray(np.flip(m, axis=axes)) for m in masks]}
+        if keypoints is not None:
+            points = np.array(keypoints, dtype=np.float32, copy=True).reshape(-1, 2)
+            h, w = np.shape(image)[:2]
+            if 1 in axes:
+                points[:, 0] = w - points[:, 0]
+            if 0 in axes:
+                points[:, 1] = h - points[:, 1]
+            out["keypoints"] = points
+        return out
 
     def __repr__(self):
         return "RandomFlip(horizontal={}, vertical={})".format(self.horizontal, self.vertical)
@@ -94,20 +105,31 @@ def check_augmentation(augmentation):
     return augmentation
 
 
-def augment_image_and_masks(augmentation, image, mask, name="image"):
+def augment_image_and_masks(augmentation, image, mask, name="image", keypoints=None):
     """Apply `augmentation` to an image and its masks.
 
     image: [H, W, C] uint8.
     mask: bool [H, W, N].
     name: names the image in errors.
+    keypoints: optional [M, 2] points passed as ``keypoints=`` (see
+        mrcnn.data.keypoints.augment_with_keypoints, which handles
+        their conventions).
 
     Returns (image [H, W, C], mask bool [H, W, N]); N is unchanged (masks
-    that became empty are the caller's to drop). Raises ValueError naming
+    that became empty are the caller's to drop). With keypoints, returns
+    (image, mask, the augmentation's "keypoints"). Raises ValueError naming
     the image when the augmentation changes the size, the channel count or
-    the number of masks.
+    the number of masks, or returns no keypoints.
     """
     masks = [np.ascontiguousarray(mask[:, :, i], dtype=np.uint8) for i in range(mask.shape[-1])]
-    out = augmentation(image=image, masks=masks)
+    if keypoints is None:
+        out = augmentation(image=image, masks=masks)
+    else:
+        out = augmentation(image=image, masks=masks, keypoints=keypoints)
+        if isinstance(out, dict) and "keypoints" not in out:
+            raise ValueError("{}: the augmentation returned no 'keypoints' (config."
+                             "KEYPOINT_NAMES is set: it must move them with the "
+                             "masks)".format(name))
     if not isinstance(out, dict) or "image" not in out:
         raise ValueError("{}: the augmentation returned {} instead of a dict with 'image' and "
                          "'masks'".format(name, type(out).__name__))
@@ -131,4 +153,6 @@ def augment_image_and_masks(augmentation, image, mask, name="image"):
         new_mask = new_mask.astype(bool)
     else:
         new_mask = np.zeros(image.shape[:2] + (0,), dtype=bool)
+    if keypoints is not None:
+        return new_image.astype(image.dtype, copy=False), new_mask, out["keypoints"]
     return new_image.astype(image.dtype, copy=False), new_mask

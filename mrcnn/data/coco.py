@@ -16,6 +16,11 @@ What is read
   become contiguous internal class ids 1..N in increasing category id order
   (``dataset.class_names[i]`` is the name, ``dataset.get_source_class_id(i,
   "coco")`` the category id).
+* keypoints (COCO's person keypoints format, docs/keypoints.md): a
+  category's ``keypoints`` (names) and ``skeleton`` (1-based pairs), an
+  annotation's ``keypoints`` [x1, y1, v1, ...] (``num_keypoints`` is not
+  needed); `load_keypoints` returns them, ``dataset.keypoint_names`` and
+  ``dataset.keypoint_skeleton`` name them.
 * ``annotations``: ``image_id``, ``category_id``, ``iscrowd`` and a
   ``segmentation`` that is a polygon list (several parts make one instance),
   an uncompressed RLE (``counts`` a list of ints) or a compressed RLE
@@ -132,6 +137,7 @@ class CocoFormatDataset(Dataset):
         if image_dir is None:
             image_dir = default_image_dir(json_path)
         images, categories, by_image, problems = _parse_coco(data, json_path, class_ids)
+        self._add_coco_keypoints(data, json_path, source, class_ids, by_image)
         if class_ids is not None:
             missing = sorted(set(class_ids) - set(categories))
             if missing:
@@ -228,6 +234,77 @@ class CocoFormatDataset(Dataset):
             return np.zeros((height, width, 0), bool), np.zeros([0], np.int32)
         return np.stack(masks, axis=2), np.array(class_ids, np.int32)
 
+    def _add_coco_keypoints(self, data, path, source, class_ids, by_image):
+        """Read the categories' keypoint names and skeletons; check the
+        annotations' keypoint lists (AnnotationError naming the file and
+        the annotation)."""
+        names_of = _keypoint_categories(data, path)
+        names_of = {c: n for c, n in names_of.items() if class_ids is None or c in class_ids}
+        if not names_of:
+            return
+        if not hasattr(self, "_coco_keypoint_names"):
+            self._coco_keypoint_names = {}
+            self.keypoint_names = ()
+            self.keypoint_skeleton = ()
+        for cat_id, (names, skeleton) in sorted(names_of.items()):
+            self._coco_keypoint_names["{}.{}".format(source, cat_id)] = names
+            self.keypoint_names = tuple(self.keypoint_names) + tuple(
+                n for n in names if n not in self.keypoint_names)
+            self.keypoint_skeleton = tuple(self.keypoint_skeleton) + tuple(
+                p for p in skeleton if p not in self.keypoint_skeleton)
+        for anns in by_image.values():
+            for ann in anns:
+                if ann["category_id"] not in names_of or ann.get("keypoints") is None:
+                    continue
+                names = names_of[ann["category_id"]][0]
+                values = ann["keypoints"]
+                where = "annotation {}".format(ann.get("id", "?"))
+                if not _is_number_list(values) or len(values) != 3 * len(names):
+                    raise AnnotationError(
+                        "{}: {} has 'keypoints' {}; expected [x1, y1, v1, ...] with 3 numbers "
+                        "for each of the category's {} keypoints".format(
+                            path, where, _short(values), len(names)))
+                if not set(values[2::3]) <= {0, 1, 2}:
+                    raise AnnotationError("{}: {} has keypoint visibilities {}; COCO's are 0 "
+                                          "(not labelled), 1 (labelled, hidden) and 2 "
+                                          "(visible)".format(path, where,
+                                                             sorted(set(values[2::3]))))
+
+    def load_keypoints(self, image_id):
+        """Keypoints of the annotations load_mask returns (same order):
+        float32 [instances, len(dataset.keypoint_names), (x, y, v)], None
+        when the file declares no keypoints. COCO's pixel-index
+        coordinates get + 0.5 (the centre of the pixel, the continuous
+        frame of the masks, as detectron2 reads them); keypoints of
+        unlabelled (v = 0) points, of annotations without ``keypoints`` and
+        of names their category lacks are zeros."""
+        from pycocotools import mask as mask_util
+
+        info = self._info(image_id)
+        kp_names = getattr(self, "_coco_keypoint_names", None)
+        if not info.get("coco_format") or not kp_names:
+            return super().load_keypoints(image_id)
+        height, width = info.get("height"), info.get("width")
+        if height is None or width is None:
+            self.load_mask(image_id)  # reads the size (or names the unreadable file)
+            height, width = info["height"], info["width"]
+        names = list(self.keypoint_names)
+        rows = []
+        for ann in info["annotations"]:
+            # load_mask's filter: annotations with an empty mask are left out.
+            if mask_util.area(ann_to_rle(ann, height, width)) == 0:
+                continue
+            row = np.zeros((len(names), 3), np.float32)
+            cat_names = kp_names.get("{}.{}".format(info["source"], ann["category_id"]))
+            if cat_names and ann.get("keypoints") is not None:
+                values = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+                for k, name in enumerate(cat_names):
+                    if values[k, 2] > 0:
+                        row[names.index(name)] = (values[k, 0] + 0.5, values[k, 1] + 0.5,
+                                                  values[k, 2])
+            rows.append(row)
+        return np.stack(rows) if rows else np.zeros((0, len(names), 3), np.float32)
+
     def image_reference(self, image_id):
         """The image's URL when the file gives one, else its path."""
         info = self._info(image_id)
@@ -301,6 +378,31 @@ def _parse_coco(data, path, class_ids):
         if cleaned is not None:
             by_image.setdefault(image_id, []).append(cleaned)
     return images, categories, by_image, problems
+
+
+def _keypoint_categories(data, path):
+    """{category id: (keypoint names, skeleton as name pairs)} of the
+    categories that declare keypoints. AnnotationError for malformed ones."""
+    out = {}
+    for i, cat in enumerate(data.get("categories") or []):
+        if not isinstance(cat, dict) or not cat.get("keypoints"):
+            continue
+        names = cat["keypoints"]
+        where = "category {!r}".format(cat.get("name", i))
+        if (not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)
+                or len(set(names)) != len(names)):
+            raise AnnotationError("{}: {} has 'keypoints' {}; expected a list of distinct "
+                                  "names".format(path, where, _short(names)))
+        pairs = []
+        for pair in cat.get("skeleton") or []:
+            if (not isinstance(pair, list) or len(pair) != 2
+                    or not all(isinstance(j, int) and 1 <= j <= len(names) for j in pair)):
+                raise AnnotationError("{}: {} has a skeleton edge {!r}; expected a pair of "
+                                      "1-based keypoint indices (1..{})".format(
+                                          path, where, pair, len(names)))
+            pairs.append((names[pair[0] - 1], names[pair[1] - 1]))
+        out[cat["id"]] = (tuple(names), tuple(pairs))
+    return out
 
 
 def _clean_segmentation(ann, where, path, height, width, problems):

@@ -48,6 +48,10 @@ class Dataset(object):
 
     image_channels = 3
     exif_transpose = False
+    # Names of the keypoints load_keypoints returns, in its order (None: the
+    # order of config.KEYPOINT_NAMES), and the skeleton as pairs of names.
+    keypoint_names = None
+    keypoint_skeleton = None
 
     def __init__(self, class_map=None, image_channels=None, exif_transpose=None):
         if image_channels is not None:
@@ -202,3 +206,18 @@ class Dataset(object):
         mask = np.empty([0, 0, 0])
         class_ids = np.empty([0], np.int32)
         return mask, class_ids
+
+    def load_keypoints(self, image_id):
+        """Keypoints of an image's instances (Keypoint R-CNN). Override it
+        for a dataset with keypoints.
+
+        Returns float32 [instances, K, (x, y, v)] aligned with load_mask's
+        instances, or None (the base class: no keypoints; with
+        config.KEYPOINT_NAMES set they count as unlabelled, v = 0). x, y are
+        continuous pixel coordinates (pixel (r, c) covers [c, c + 1) x
+        [r, r + 1)), v is COCO's visibility (0 unlabelled, 1 labelled but
+        hidden, 2 visible). K and the order are those of `keypoint_names`
+        when the dataset sets it, else of config.KEYPOINT_NAMES. See
+        docs/keypoints.md.
+        """
+        return None

@@ -13,6 +13,9 @@ A training batch is a tuple of 7 arrays:
     gt_class_ids: int32 [B, MAX_GT_INSTANCES]
     gt_boxes: int32 [B, MAX_GT_INSTANCES, (y1, x1, y2, x2)] pixels
     gt_masks: bool [B, h, w, MAX_GT_INSTANCES] (MINI_MASK_SHAPE or image size)
+and, when config.KEYPOINT_NAMES is set (Keypoint R-CNN), an 8th:
+    gt_keypoints: float32 [B, MAX_GT_INSTANCES, K, (x, y, v)] in pixels of
+        the molded image (mrcnn.data.keypoints), v = 0 for padding
 """
 
 import logging
@@ -21,6 +24,7 @@ import warnings
 import numpy as np
 
 from mrcnn import utils
+from mrcnn.data import keypoints as kp
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.images import to_model_image
 from mrcnn.molding import compose_image_meta, compute_backbone_shapes, mold_image
@@ -68,8 +72,40 @@ def _image_name(dataset, image_id):
     return "image {}".format(image_id)
 
 
+def has_keypoints(config):
+    """Whether the config has a keypoint head (config.KEYPOINT_NAMES)."""
+    return bool(getattr(config, "KEYPOINT_NAMES", ()))
+
+
+def load_keypoints(dataset, config, image_id, num_instances):
+    """dataset.load_keypoints checked and in config.KEYPOINT_NAMES order:
+    float32 [num_instances, K, 3] (zeros, unlabelled, when the dataset has
+    none). Errors name the image."""
+    names = list(config.KEYPOINT_NAMES)
+    raw = dataset.load_keypoints(image_id) if hasattr(dataset, "load_keypoints") else None
+    if raw is None:
+        return np.zeros((num_instances, len(names), 3), np.float32)
+    where = _image_name(dataset, image_id)
+    dataset_names = getattr(dataset, "keypoint_names", None)
+    if dataset_names:
+        keypoints = kp.check_keypoints(raw, num_instances, len(dataset_names), where,
+                                       names_from="the dataset's keypoint_names")
+    else:
+        keypoints = kp.check_keypoints(raw, num_instances, len(names), where)
+    if dataset_names:
+        keypoints = kp.reorder_keypoints(keypoints, dataset_names, names, where)
+    return np.asarray(keypoints, np.float32)
+
+
+def check_keypoint_augmentation(config, augmentation):
+    """Raise a TypeError when config has keypoints and `augmentation`
+    cannot move them (see mrcnn.data.keypoints.keypoint_support)."""
+    if has_keypoints(config) and augmentation is not None:
+        kp.keypoint_support(augmentation)
+
+
 def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
-                  use_mini_mask=False):
+                  use_mini_mask=False, return_keypoints=False):
     """Load an image and its ground truth, resized like the network's input.
 
     augment: deprecated matterport flag: random horizontal flip.
@@ -79,6 +115,10 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         its size. Boxes are computed from the augmented masks.
     use_mini_mask: return masks cropped to their boxes and resized to
         config.MINI_MASK_SHAPE.
+    return_keypoints: also return the instances' keypoints (config with
+        KEYPOINT_NAMES, dataset.load_keypoints), moved with the image:
+        resized, cropped, flipped and augmented (a mirroring swaps
+        config.KEYPOINT_FLIP_PAIRS); those that leave the image get v = 0.
 
     The dataset's image is converted to uint8 [H, W, IMAGE_CHANNEL_COUNT]
     with mrcnn.data.images.to_model_image (8-bit images of the right
@@ -90,6 +130,8 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         class_ids: int32 [instances].
         bbox: int32 [instances, (y1, x1, y2, x2)].
         mask: bool [height, width, instances] (mini-mask size if asked).
+        keypoints (with return_keypoints): float32 [instances, K, (x, y, v)]
+            in pixels of the resized image (mini-masks do not change them).
     Instances whose mask is empty after resizing or augmentation are dropped.
     """
     augmentation = check_augmentation(augmentation)
@@ -100,6 +142,10 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     class_ids = np.asarray(class_ids, dtype=np.int32)
     if mask.shape[-1] == 0:
         mask = np.zeros(image.shape[:2] + (0,), dtype=bool)
+    keypoints = permutation = None
+    if return_keypoints:
+        keypoints = load_keypoints(dataset, config, image_id, class_ids.shape[0])
+        permutation = kp.flip_permutation(config.KEYPOINT_NAMES, config.KEYPOINT_FLIP_PAIRS)
     original_shape = image.shape
     image, window, scale, padding, crop = utils.resize_image(
         image,
@@ -108,6 +154,8 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         max_dim=config.IMAGE_MAX_DIM,
         mode=config.IMAGE_RESIZE_MODE)
     mask = utils.resize_mask(mask, scale, padding, crop)
+    if keypoints is not None:
+        keypoints = kp.resize_keypoints(keypoints, original_shape, scale, padding, crop)
 
     if augment:
         warnings.warn("'augment' is deprecated: use augmentation=RandomFlip(0.5) "
@@ -116,13 +164,21 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         if np.random.randint(0, 2):
             image = np.fliplr(image)
             mask = np.fliplr(mask)
+            if keypoints is not None:
+                keypoints = kp.flip_keypoints(keypoints, image.shape[1], permutation)
     if augmentation is not None:
-        image, mask = augment_image_and_masks(augmentation, image, mask, name=name)
+        if keypoints is not None:
+            image, mask, keypoints = kp.augment_with_keypoints(
+                augmentation, image, mask, keypoints, permutation, name=name)
+        else:
+            image, mask = augment_image_and_masks(augmentation, image, mask, name=name)
 
     keep = np.sum(mask, axis=(0, 1)) > 0
     mask = mask[:, :, keep]
     class_ids = class_ids[keep]
     bbox = utils.extract_bboxes(mask)
+    if keypoints is not None:
+        keypoints = kp.clip_to_image(keypoints[keep], image.shape)
 
     active_class_ids = np.zeros([dataset.num_classes], dtype=np.int32)
     source_class_ids = dataset.source_class_ids[dataset.image_info[image_id]["source"]]
@@ -132,6 +188,8 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         mask = utils.minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
     image_meta = compose_image_meta(image_id, original_shape, image.shape,
                                     window, scale, active_class_ids)
+    if return_keypoints:
+        return image, image_meta, class_ids, bbox, mask, keypoints
     return image, image_meta, class_ids, bbox, mask
 
 
@@ -365,8 +423,9 @@ def training_anchors(config):
 
 def build_training_sample(dataset, config, image_id, anchors, augmentation=None,
                           augment=False):
-    """One training sample as the tuple of the module docstring (unbatched),
-    or None when the image has no instance left."""
+    """One training sample as the tuple of the module docstring (unbatched:
+    7 arrays, 8 with keypoints), or None when the image has no instance
+    left."""
     parts = _training_sample(dataset, config, image_id, anchors, augmentation, augment)
     return None if parts is None else parts[0]
 
@@ -378,9 +437,11 @@ def _training_sample(dataset, config, image_id, anchors, augmentation=None, augm
     docstring, then with `random_rois` the random RoIs and with
     `detection_targets` the kept RoIs; outputs are [] or the class ids
     [T, 1], deltas and masks of build_detection_targets."""
-    image, image_meta, gt_class_ids, gt_boxes, gt_masks = load_image_gt(
-        dataset, config, image_id, augment=augment, augmentation=augmentation,
-        use_mini_mask=config.USE_MINI_MASK)
+    with_keypoints = has_keypoints(config)
+    gt = load_image_gt(dataset, config, image_id, augment=augment, augmentation=augmentation,
+                       use_mini_mask=config.USE_MINI_MASK, return_keypoints=with_keypoints)
+    image, image_meta, gt_class_ids, gt_boxes, gt_masks = gt[:5]
+    gt_keypoints = gt[5] if with_keypoints else None
     if not np.any(gt_class_ids > 0):
         return None
     rpn_match, rpn_bbox = build_rpn_targets(image.shape, anchors, gt_class_ids, gt_boxes, config)
@@ -398,6 +459,8 @@ def _training_sample(dataset, config, image_id, anchors, augmentation=None, augm
         ids = np.random.choice(np.arange(gt_boxes.shape[0]), config.MAX_GT_INSTANCES,
                                replace=False)
         gt_class_ids, gt_boxes, gt_masks = gt_class_ids[ids], gt_boxes[ids], gt_masks[:, :, ids]
+        if with_keypoints:
+            gt_keypoints = gt_keypoints[ids]
     n = gt_boxes.shape[0]
     class_ids = np.zeros([config.MAX_GT_INSTANCES], np.int32)
     boxes = np.zeros([config.MAX_GT_INSTANCES, 4], np.int32)
@@ -408,6 +471,11 @@ def _training_sample(dataset, config, image_id, anchors, augmentation=None, augm
               rpn_match[:, None].astype(np.int32),
               rpn_bbox.astype(np.float32),
               class_ids, boxes, masks)
+    if with_keypoints:
+        keypoints = np.zeros((config.MAX_GT_INSTANCES, len(config.KEYPOINT_NAMES), 3),
+                             np.float32)
+        keypoints[:n] = gt_keypoints
+        inputs += (keypoints,)
     return inputs + tuple(extra_inputs), outputs
 
 
@@ -440,6 +508,7 @@ def data_generator(dataset, config, shuffle=True, augment=False, augmentation=No
         raise ValueError("data_generator: detection_targets=True needs random_rois > 0 (the "
                          "RoIs whose targets are built), e.g. random_rois=2000")
     augmentation = check_augmentation(augmentation)
+    check_keypoint_augmentation(config, augmentation)
     anchors = training_anchors(config)
     no_augmentation_sources = no_augmentation_sources or []
     image_ids = np.copy(dataset.image_ids)
@@ -487,6 +556,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         raise ValueError("the dataset has no images (did you call prepare()?)")
     check_classes(dataset, config)
     augmentation = check_augmentation(augmentation)
+    check_keypoint_augmentation(config, augmentation)
     batch_size = batch_size or config.BATCH_SIZE
     anchors = training_anchors(config)
     no_augmentation_sources = set(no_augmentation_sources or [])
@@ -534,6 +604,8 @@ def _drop_flag(*sample):
 
 def _sample_specs(config, num_anchors):
     h, w = (config.MINI_MASK_SHAPE if config.USE_MINI_MASK else config.IMAGE_SHAPE[:2])
+    keypoints = ([((config.MAX_GT_INSTANCES, len(config.KEYPOINT_NAMES), 3), np.float32)]
+                 if has_keypoints(config) else [])
     return [
         (tuple(int(v) for v in config.IMAGE_SHAPE), np.float32),
         ((config.IMAGE_META_SIZE,), np.float32),
@@ -542,4 +614,4 @@ def _sample_specs(config, num_anchors):
         ((config.MAX_GT_INSTANCES,), np.int32),
         ((config.MAX_GT_INSTANCES, 4), np.int32),
         ((int(h), int(w), config.MAX_GT_INSTANCES), bool),
-    ]
+    ] + keypoints

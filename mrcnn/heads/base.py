@@ -23,7 +23,7 @@ A new head is one file: subclass RoIHead, decorate it with
 """
 
 HEADS = {}
-BUILTIN_HEADS = ("box", "mask")
+BUILTIN_HEADS = ("box", "mask", "keypoint")
 
 
 def register_head(name):
