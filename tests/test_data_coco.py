@@ -573,8 +573,12 @@ def test_huge_polygon_coordinates_neither_crash_nor_hang(tmp_path):
     path = str(tmp_path / "annotations" / "big.json")
     with open(path, "w") as f:
         json.dump(data, f)
+    import mrcnn
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(  # the mrcnn under test
+        [os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__))),
+         os.environ.get("PYTHONPATH", "")]))
     child = subprocess.run([sys.executable, "-c", _HUGE_POLYGONS, path], capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=120, env=env)
     assert child.returncode == 0, child.stderr[-2000:]
     out = json.loads(child.stdout.splitlines()[-1])
     assert out["sums"][0] == 48 * 64

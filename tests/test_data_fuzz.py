@@ -375,10 +375,12 @@ def fuzz(loader, cases, tmp_path, seed=SEED, case_timeout=CASE_TIMEOUT):
     root = str(tmp_path)
     results_path = os.path.join(root, "results.jsonl")
     progress_path = os.path.join(root, "progress.txt")
+    import mrcnn
     env = dict(os.environ)
-    here = os.path.dirname(os.path.abspath(__file__))
+    # The child imports the mrcnn this process tests.
     env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(here)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        [os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__)))]
+        + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     failures = []
     start = 0
     while start < cases:

@@ -350,15 +350,17 @@ MAX_EMPTY_PASSES = 10
 
 def check_trainable(dataset, image_ids=None):
     """Raise a ValueError when no image of `dataset` has an instance to train
-    on (a positive class id from load_mask): training would wait forever for
-    a batch. The message says when all the instances are crowd regions
+    on (a positive class id from load_mask with a non-empty mask): training
+    would wait forever for a batch. The message says when all the instances are crowd regions
     (negative ids, e.g. a CVAT "COCO 1.0" export, which writes masks as
     iscrowd: 1). Stops at the first image with an instance."""
     image_ids = dataset.image_ids if image_ids is None else image_ids
     crowd = images_with_crowd = 0
     for image_id in image_ids:
-        _, class_ids = dataset.load_mask(int(image_id))
-        class_ids = np.asarray(class_ids)
+        masks, class_ids = dataset.load_mask(int(image_id))
+        class_ids, masks = np.asarray(class_ids), np.asarray(masks)
+        if masks.ndim == 3 and masks.shape[-1] == class_ids.shape[0]:
+            class_ids = class_ids[np.any(masks, axis=(0, 1))]  # drop empty masks
         if np.any(class_ids > 0):
             return
         n = int(np.sum(class_ids < 0))
