@@ -203,8 +203,9 @@ def _detect(args):
     if args.min_confidence is not None:
         overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
     from mrcnn.data.images import check_image_file
-    for path in args.images:  # before the model loads; a named pipe would block
-        check_image_file(path)
+    for path in args.images:  # before the model loads: a named pipe would block
+        if os.path.lexists(path):  # (missing files are reported as before)
+            check_image_file(path)
     model, names = load_model(args.model, args.config, overrides)
     channels = int(model.config.IMAGE_CHANNEL_COUNT)
     images = [read_image(path, channels=channels) for path in args.images]
