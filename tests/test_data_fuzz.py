@@ -526,3 +526,84 @@ if __name__ == "__main__":
         _sabotage(variant)
         return _original(loader, seeds, variant)
     run_cases(_root, _loader, _seed, int(_start), int(_stop), _results, _progress)
+
+
+_HUGE_SHAPES = r'''
+import json, sys, warnings
+from mrcnn.data.labelme import load_labelme_folder
+from mrcnn.data.via import load_via_json
+root = sys.argv[1]
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    via = load_via_json(root + "/via/via.json")
+    labelme = load_labelme_folder(root + "/labelme")
+out["via"] = via.load_mask(0)[0].sum(axis=(0, 1)).tolist()
+out["labelme"] = labelme.load_mask(0)[0].sum(axis=(0, 1)).tolist()
+out["warnings"] = [str(w.message) for w in caught]
+print(json.dumps(out))
+'''
+
+
+def test_via_and_labelme_shapes_at_1e9_keep_their_pixels(tmp_path):
+    """The shared rasteriser clips for every format: VIA and LabelMe shapes
+    at +-1e9 (which crashed or came out empty) cover what they cover inside
+    the image. In a child process, so that a crash fails only this test."""
+    import mrcnn
+    os.makedirs(str(tmp_path / "via"))
+    os.makedirs(str(tmp_path / "labelme"))
+    _save(str(tmp_path / "via" / "a.png"), _rgb(30, 40, 0))
+    _save(str(tmp_path / "labelme" / "a.png"), _rgb(30, 40, 0))
+    via = {"a.png1": {"filename": "a.png", "size": 1, "file_attributes": {}, "regions": [
+        {"shape_attributes": {"name": "polygon", "all_points_x": [-1e9, 1e9, 0],
+                              "all_points_y": [-1e9, -1e9, 1e9]}, "region_attributes": {}},
+        {"shape_attributes": {"name": "rect", "x": 10, "y": -1e9, "width": 1e9,
+                              "height": 2e9}, "region_attributes": {}}]}}
+    with open(str(tmp_path / "via" / "via.json"), "w") as f:
+        json.dump(via, f)
+    labelme = {"version": "5.4.1", "flags": {}, "imagePath": "a.png", "imageData": None,
+               "imageHeight": 30, "imageWidth": 40, "shapes": [
+                   {"label": "x", "points": [[-1e9, 5], [1e9, 5], [1e9, 1e9], [-1e9, 1e9]],
+                    "group_id": None, "shape_type": "polygon", "flags": {}},
+                   {"label": "x", "points": [[-1e9, -1e9], [20, 1e9]], "group_id": None,
+                    "shape_type": "rectangle", "flags": {}}]}
+    with open(str(tmp_path / "labelme" / "a.json"), "w") as f:
+        json.dump(labelme, f)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__))),
+         os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.run([sys.executable, "-c", _HUGE_SHAPES, str(tmp_path)],
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    out = json.loads(child.stdout.splitlines()[-1])
+    assert out["via"] == [30 * 40, 30 * 30]
+    assert out["labelme"] == [25 * 40, 30 * 20]
+    assert sum("reaching outside the image clipped" in w for w in out["warnings"]) == 2
+
+
+def test_bomb_sized_images_are_named_errors_in_every_loader(tmp_path):
+    import struct
+    import zlib
+
+    from mrcnn.data.annotations import AnnotationError
+    from mrcnn.data.folder import load_image_folder
+    from mrcnn.data.via import load_via_json
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2,
+                                                              0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "images" / "big.png").write_bytes(bomb)
+    _save(str(tmp_path / "masks" / "big.png"), np.zeros((4, 4), np.uint8))
+    with pytest.raises(AnnotationError, match=r"big\.png: the image header claims 50000 x "
+                                              r"50000 pixels"):
+        load_image_folder(str(tmp_path / "images"), str(tmp_path / "masks"))
+    via = {"big.png1": {"filename": "big.png", "size": 1, "file_attributes": {},
+                        "regions": []}}
+    (tmp_path / "images" / "via.json").write_text(json.dumps(via))
+    with pytest.raises(AnnotationError, match=r"big\.png: the image header claims 50000"):
+        load_via_json(str(tmp_path / "images" / "via.json"))
