@@ -285,6 +285,11 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         parallel workers), never on images whose source is in
         no_augmentation_sources.
     seed: shuffling seed (augmentation draws from its own generator).
+    repeat: repeat forever (training). Then a dataset without a single
+        instance to train on is a ValueError (see `check_trainable`), and
+        so is an input that yields no sample with instances in
+        MAX_EMPTY_PASSES passes over the images (e.g. an augmentation that
+        crops every instance away), where it would otherwise wait forever.
     """
     import tensorflow as tf
 
@@ -296,9 +301,10 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
     anchors = training_anchors(config)
     no_augmentation_sources = set(no_augmentation_sources or [])
     image_ids = np.asarray(dataset.image_ids)
-    # Images without instances are filtered out of a repeated dataset: with
-    # none to train on, the filter would wait forever.
-    check_trainable(dataset, image_ids)
+    if repeat:
+        # Images without instances are filtered out of the repeated input:
+        # with none to train on, the filter would wait forever.
+        check_trainable(dataset, image_ids)
     empty = [np.zeros(s, d) for s, d in _sample_specs(config, anchors.shape[0])]
     # Samples in a row without instances (e.g. all removed by augmentation);
     # MAX_EMPTY_PASSES passes over the images without one is an error.
