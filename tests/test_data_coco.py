@@ -501,12 +501,12 @@ def test_training_input_of_an_all_crowd_file_is_an_error_not_a_hang(tmp_path):
 
     json_path, _, _ = make_cvat_mask_export(str(tmp_path))
     dataset = _load(json_path, None)
-    start = time.time()
+    start = time.time()  # (the check needs no TensorFlow import)
     with pytest.raises(ValueError, match=r"no instance to train on in its 2 images: all 3 of "
                                          r"its instances \(in 2 images\) are crowd.*"
                                          r"crowd_as_instances=True"):
         make_tf_dataset(dataset, _tiny_config(1))
-    assert time.time() - start < 30
+    assert time.time() - start < 10
     batch = next(iter(make_tf_dataset(_load(json_path, None, crowd_as_instances=True),
                                       _tiny_config(1), shuffle=False)))
     assert sorted(batch[4].numpy().ravel().tolist()) == [0] * 5 + [1] * 3

@@ -334,6 +334,7 @@ def run_cases(root, loader, seed, start, stop, results_path, progress_path):
     in results_path; "index" in progress_path before each case starts."""
     import warnings
 
+    import mrcnn.data  # noqa: F401 (imported before the first case is timed)
     from mrcnn.data.annotations import AnnotationError
 
     seeds = write_seeds(os.path.join(root, "seed"))
@@ -499,7 +500,7 @@ def test_the_watcher_sees_crashes_and_hangs(tmp_path, monkeypatch):
     """The harness itself: a case that kills its process or never ends is
     counted as a crash or a hang, and the cases after it still run."""
     monkeypatch.setenv("MRCNN_FUZZ_SABOTAGE", "3:crash,5:hang")
-    counts, failures = fuzz("folder", 8, tmp_path, case_timeout=3)
+    counts, failures = fuzz("folder", 8, tmp_path, case_timeout=5)
     assert counts["crash"] == 1 and counts["hang"] == 1
     assert sorted((f["case"], f["outcome"]) for f in failures
                   if f["outcome"] in ("crash", "hang")) == [(3, "crash"), (5, "hang")]

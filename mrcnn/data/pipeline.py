@@ -291,8 +291,6 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         MAX_EMPTY_PASSES passes over the images (e.g. an augmentation that
         crops every instance away), where it would otherwise wait forever.
     """
-    import tensorflow as tf
-
     if dataset.num_images == 0:
         raise ValueError("the dataset has no images (did you call prepare()?)")
     check_classes(dataset, config)
@@ -305,6 +303,8 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         # Images without instances are filtered out of the repeated input:
         # with none to train on, the filter would wait forever.
         check_trainable(dataset, image_ids)
+    import tensorflow as tf  # after the checks: they fail fast without it
+
     empty = [np.zeros(s, d) for s, d in _sample_specs(config, anchors.shape[0])]
     # Samples in a row without instances (e.g. all removed by augmentation);
     # MAX_EMPTY_PASSES passes over the images without one is an error.
