@@ -327,9 +327,8 @@ def _parse_coco(data, path, class_ids, crowd_as_instances=False):
         height, width = sizes[image_id]
         cleaned = _clean_segmentation(ann, where, path, height, width, problems)
         if cleaned is not None:
-            if crowd_as_instances and cleaned["iscrowd"]:
+            if crowd_as_instances:
                 cleaned["iscrowd"] = 0
-                cleaned["was_crowd"] = True
             by_image.setdefault(image_id, []).append(cleaned)
     return images, categories, by_image, problems
 
