@@ -112,7 +112,7 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
 
 
 def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
-                 ignore_labels=None):
+                 ignore_labels=None, crowd_as_instances=False):
     """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
     annotation JSON file (coco, via; `images` is the image folder, default
     the JSON's), a folder of LabelMe JSON files, a folder of instance-label
@@ -125,10 +125,16 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
         refused, so validation and evaluation never compare mislabelled ids.
     class_attribute: VIA region attribute holding the class name.
     ignore_labels: LabelMe labels whose shapes are dropped (e.g. "__ignore__").
+    crowd_as_instances: coco: load iscrowd annotations as instances (CVAT's
+        mask annotations).
     """
     if ignore_labels and fmt != "labelme":
         raise UsageError("--ignore-labels is for --format labelme (got --format {})".format(fmt))
-    dataset = _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels)
+    if crowd_as_instances and fmt != "coco":
+        raise UsageError("--crowd-as-instances applies to --format coco only (crowd "
+                         "regions are a COCO notion)")
+    dataset = _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels,
+                            crowd_as_instances)
     if class_names is not None and list(dataset.class_names) != list(class_names):
         raise ValueError("{} has the classes {} but {} are expected (the training data's or "
                          "the model's, in class id order)".format(
@@ -136,7 +142,8 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
     return dataset
 
 
-def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels=None):
+def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels=None,
+                  crowd_as_instances=False):
     names = list(class_names[1:]) if class_names is not None else None
     if fmt not in DATASET_FORMATS:
         raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
@@ -157,7 +164,7 @@ def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels
         raise FileNotFoundError("{} dataset not found: {}".format(fmt, path))
     if fmt == "coco":
         from mrcnn.data.coco import load_coco_json
-        return load_coco_json(path, image_dir=images)
+        return load_coco_json(path, image_dir=images, crowd_as_instances=crowd_as_instances)
     if fmt == "via":
         from mrcnn.data.via import load_via_json
         return load_via_json(path, image_dir=images, class_attribute=class_attribute,
@@ -199,6 +206,10 @@ def _detect(args):
     overrides = parse_overrides(args.set)
     if args.min_confidence is not None:
         overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    from mrcnn.data.images import check_image_file
+    for path in args.images:  # before the model loads: a named pipe would block
+        if os.path.lexists(path):  # (missing files are reported as before)
+            check_image_file(path)
     model, names = load_model(args.model, args.config, overrides)
     channels = int(model.config.IMAGE_CHANNEL_COUNT)
     images = [read_image(path, channels=channels) for path in args.images]
@@ -260,7 +271,8 @@ def _evaluate(args):
     model, names = load_model(args.model, args.config, parse_overrides(args.set))
     dataset = load_dataset(args.format, args.dataset, args.images, class_names=names,
                            class_attribute=args.class_attribute,
-                           ignore_labels=args.ignore_labels)
+                           ignore_labels=args.ignore_labels,
+                           crowd_as_instances=args.crowd_as_instances)
     if model.config.NUM_CLASSES != dataset.num_classes:
         raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
             model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
@@ -281,12 +293,23 @@ def _train(args):
     if output and os.path.exists(os.path.join(output, WEIGHTS_FILE)) and not args.force:
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
+    from mrcnn.data.pipeline import check_trainable
     train = load_dataset(args.format, args.train, args.train_images,
                          class_attribute=args.class_attribute,
-                         ignore_labels=args.ignore_labels)
+                         ignore_labels=args.ignore_labels,
+                         crowd_as_instances=args.crowd_as_instances)
     val = load_dataset(args.format, args.val, args.val_images, class_names=train.class_names,
                        class_attribute=args.class_attribute,
-                       ignore_labels=args.ignore_labels) if args.val else None
+                       ignore_labels=args.ignore_labels,
+                       crowd_as_instances=args.crowd_as_instances) if args.val else None
+    # Before building the model: with nothing to train on, training would
+    # wait forever for a first batch.
+    for flag, path, dataset in (("--train", args.train, train), ("--val", args.val, val)):
+        if dataset is not None:
+            try:
+                check_trainable(dataset)
+            except ValueError as e:
+                raise ValueError("{} {}: {}".format(flag, path, e)) from None
     overrides = parse_overrides(args.set)
     # NUM_CLASSES follows the data unless --set says otherwise (a config file
     # from another dataset keeps everything else).
@@ -435,6 +458,9 @@ def build_parser():
     train.add_argument("--epochs", type=int, required=True,
                        help="train up to this epoch number (counting a resumed run's)")
     train.add_argument("--learning-rate", type=float, help="default: config LEARNING_RATE")
+    train.add_argument("--crowd-as-instances", action="store_true",
+                       help="coco: train on iscrowd annotations as ordinary instances (CVAT "
+                            "exports mask annotations as crowd RLE)")
     train.add_argument("--flip", action="store_true", help="random horizontal flips")
     train.add_argument("--logs", default="logs", help="log and checkpoint root (default logs)")
     train.add_argument("--output", help="model directory to write at the end "
@@ -455,6 +481,8 @@ def build_parser():
     evaluate.add_argument("--class-attribute",
                           help="via: the region attribute that holds the class name")
     _ignore_labels_argument(evaluate)
+    evaluate.add_argument("--crowd-as-instances", action="store_true",
+                          help="coco: count iscrowd annotations as ordinary objects")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
     evaluate.add_argument("--results", help="write the detections as COCO results JSON")
     evaluate.add_argument("--metrics", help="write the metrics as JSON")

@@ -18,6 +18,7 @@ by the constructor) and round-trips through JSON (`to_dict` / `from_dict`,
 """
 
 import json
+import math
 import numbers
 import sys
 
@@ -245,6 +246,13 @@ class Config(object):
 
     def __init__(self):
         """Compute the derived attributes, then validate the whole config."""
+        # The attributes the derived ones come from must be integers first
+        # (NUM_CLASSES = "3" would otherwise fail in the sum below).
+        for name, minimum in (("GPU_COUNT", 1), ("IMAGES_PER_GPU", 1), ("NUM_CLASSES", 1),
+                              ("IMAGE_CHANNEL_COUNT", 1)):
+            _check_integer(self, name, minimum)
+        for name in ("IMAGE_MIN_DIM", "IMAGE_MAX_DIM"):
+            _check_integer(self, name, 0, allow_none=True)
         self.BATCH_SIZE = self.IMAGES_PER_GPU * self.GPU_COUNT
         if self.IMAGE_RESIZE_MODE == "crop":
             self.IMAGE_SHAPE = np.array([self.IMAGE_MIN_DIM, self.IMAGE_MIN_DIM,
@@ -280,20 +288,28 @@ class Config(object):
             NUM_CLASSES = 1, is exempt so that `Config()` shows the defaults.
         """
         def fail(name, message):
-            raise ValueError("{}.{} = {!r}: {}".format(
-                type(self).__name__, name, getattr(self, name, None), message))
+            _fail(self, name, message)
 
         def check_int(name, minimum):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                    or value < minimum):
-                fail(name, "must be an integer >= {}".format(minimum))
+            _check_integer(self, name, minimum)
 
         def check_fraction(name, low_open=False):
             value = getattr(self, name)
-            if (not isinstance(value, numbers.Real) or isinstance(value, bool)
-                    or not (0 <= value <= 1) or (low_open and value == 0)):
+            if (not _is_real(value) or not (0 <= value <= 1)
+                    or (low_open and value == 0)):
                 fail(name, "must be a number in {}0, 1]".format("(" if low_open else "["))
+
+        def check_numbers(name, shape=None, positive=False):
+            """A sequence (list, tuple, array) of finite numbers."""
+            value = getattr(self, name)
+            array = _number_array(value)
+            what = "positive " if positive else ""
+            if array is None or array.ndim != 1 or (shape is not None and array.shape != shape):
+                count = "{} ".format(shape[0]) if shape else "a list of "
+                fail(name, "must be {}{}numbers".format(count, what))
+            if positive and np.any(array <= 0):
+                fail(name, "must be {}numbers".format(what))
+            return array
 
         for name in ("GPU_COUNT", "IMAGES_PER_GPU", "STEPS_PER_EPOCH",
                      "RPN_ANCHOR_STRIDE", "RPN_TRAIN_ANCHORS_PER_IMAGE",
@@ -321,15 +337,21 @@ class Config(object):
         elif self.BACKBONE not in BUILTIN_BACKBONES:
             fail("BACKBONE", "must be one of {} or a callable".format(
                 ", ".join(BUILTIN_BACKBONES)))
-        strides = list(self.BACKBONE_STRIDES)
-        if not strides or any(not isinstance(s, numbers.Integral) or s < 1 for s in strides):
+        strides = self.BACKBONE_STRIDES
+        if (not isinstance(strides, (list, tuple, np.ndarray)) or len(strides) == 0
+                or any(not _is_integer(s) or s < 1 for s in strides)):
             fail("BACKBONE_STRIDES", "must be a list of positive integers")
-        if len(self.RPN_ANCHOR_SCALES) != len(strides):
+        scales = _number_array(self.RPN_ANCHOR_SCALES)
+        if scales is None or scales.ndim != 1:
+            fail("RPN_ANCHOR_SCALES", "must be a list of anchor sizes (numbers), one per "
+                 "pyramid level")
+        if len(scales) != len(strides):
             fail("RPN_ANCHOR_SCALES", "needs one scale per pyramid level: "
                  "{} levels in BACKBONE_STRIDES".format(len(strides)))
-        if any(s <= 0 for s in self.RPN_ANCHOR_SCALES):
+        if np.any(scales <= 0):
             fail("RPN_ANCHOR_SCALES", "anchor sizes must be positive")
-        if len(self.RPN_ANCHOR_RATIOS) == 0 or any(r <= 0 for r in self.RPN_ANCHOR_RATIOS):
+        ratios = _number_array(self.RPN_ANCHOR_RATIOS)
+        if ratios is None or ratios.ndim != 1 or len(ratios) == 0 or np.any(ratios <= 0):
             fail("RPN_ANCHOR_RATIOS", "must be a non-empty list of positive ratios")
 
         # Image geometry
@@ -349,29 +371,34 @@ class Config(object):
             check_int("IMAGE_MIN_DIM", 64)
             if self.IMAGE_MIN_DIM % 64:
                 fail("IMAGE_MIN_DIM", "must be a multiple of 64 in '{}' mode".format(mode))
-        if self.IMAGE_MIN_SCALE is not None and self.IMAGE_MIN_SCALE < 0:
-            fail("IMAGE_MIN_SCALE", "must be >= 0")
-        mean = np.asarray(self.MEAN_PIXEL, dtype=np.float64)
-        if mean.ndim != 1 or mean.shape[0] != self.IMAGE_CHANNEL_COUNT:
-            fail("MEAN_PIXEL", "needs one value per channel: IMAGE_CHANNEL_COUNT is {}".format(
+        if self.IMAGE_MIN_SCALE is not None and (not _is_real(self.IMAGE_MIN_SCALE)
+                                                 or self.IMAGE_MIN_SCALE < 0):
+            fail("IMAGE_MIN_SCALE", "must be a number >= 0 (or None)")
+        mean = _number_array(self.MEAN_PIXEL, finite=False)
+        if mean is None or mean.ndim != 1 or mean.shape[0] != self.IMAGE_CHANNEL_COUNT:
+            fail("MEAN_PIXEL", "needs one number per channel: IMAGE_CHANNEL_COUNT is {}".format(
                 self.IMAGE_CHANNEL_COUNT))
         if not np.all(np.isfinite(mean)):
             fail("MEAN_PIXEL", "values must be finite")
 
         # Masks
         if self.USE_MINI_MASK:
-            if (len(self.MINI_MASK_SHAPE) != 2
-                    or any(not isinstance(s, numbers.Integral) or s < 1
-                           for s in self.MINI_MASK_SHAPE)):
+            shape = self.MINI_MASK_SHAPE
+            if (not isinstance(shape, (list, tuple, np.ndarray)) or len(shape) != 2
+                    or any(not _is_integer(s) or s < 1 for s in shape)):
                 fail("MINI_MASK_SHAPE", "must be (height, width) of positive integers")
-        if list(self.MASK_SHAPE) != [2 * self.MASK_POOL_SIZE] * 2:
+        expected = [2 * self.MASK_POOL_SIZE] * 2
+        if (not isinstance(self.MASK_SHAPE, (list, tuple, np.ndarray))
+                or len(self.MASK_SHAPE) != 2
+                or any(not _is_integer(s) for s in self.MASK_SHAPE)
+                or list(self.MASK_SHAPE) != expected):
             fail("MASK_SHAPE", "must be [2 * MASK_POOL_SIZE] * 2 = {}: the mask head "
-                 "upsamples its RoIAlign output once".format([2 * self.MASK_POOL_SIZE] * 2))
+                 "upsamples its RoIAlign output once".format(expected))
 
         for name in ("RPN_BBOX_STD_DEV", "BBOX_STD_DEV"):
-            value = np.asarray(getattr(self, name), dtype=np.float64)
-            if value.shape != (4,) or np.any(value <= 0):
-                fail(name, "must be 4 positive numbers (dy, dx, dh, dw)")
+            value = _number_array(getattr(self, name))
+            if value is None or value.shape != (4,) or np.any(value <= 0):
+                fail(name, "must be 4 positive finite numbers (dy, dx, dh, dw)")
 
         # Optimisation
         if not isinstance(self.LOSS_WEIGHTS, dict):
@@ -397,16 +424,17 @@ class Config(object):
         if heads[0] != "box":
             fail("ROI_HEADS", "must start with 'box' (the other heads work on its detections)")
         self._validate_keypoints(fail)
-        if any(not isinstance(v, numbers.Real) or v < 0 for v in self.LOSS_WEIGHTS.values()):
-            fail("LOSS_WEIGHTS", "weights must be numbers >= 0")
+        if any(not _is_real(v) or v < 0 for v in self.LOSS_WEIGHTS.values()):
+            fail("LOSS_WEIGHTS", "weights must be finite numbers >= 0")
         for name in ("LEARNING_RATE", "LEARNING_MOMENTUM", "WEIGHT_DECAY"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or value < 0:
-                fail(name, "must be a number >= 0")
-        if self.OPTIMIZER not in OPTIMIZERS:
+            if not _is_real(value) or value < 0:
+                fail(name, "must be a finite number >= 0")
+        if not isinstance(self.OPTIMIZER, str) or self.OPTIMIZER not in OPTIMIZERS:
             fail("OPTIMIZER", "must be one of {}".format(", ".join(OPTIMIZERS)))
-        if self.GRADIENT_CLIP_NORM is not None and not self.GRADIENT_CLIP_NORM > 0:
-            fail("GRADIENT_CLIP_NORM", "must be a positive number or None")
+        if self.GRADIENT_CLIP_NORM is not None and (not _is_real(self.GRADIENT_CLIP_NORM)
+                                                    or not self.GRADIENT_CLIP_NORM > 0):
+            fail("GRADIENT_CLIP_NORM", "must be a positive finite number or None")
         if self.TRAIN_BN not in (None, True, False):
             fail("TRAIN_BN", "must be None (train), False (frozen) or True")
         if self.MIXED_PRECISION not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
@@ -567,6 +595,60 @@ class Config(object):
             return cls.from_dict(values)
         except ValueError as e:
             raise ValueError("{}: {}".format(path, e)) from None
+
+
+def _fail(config, name, message):
+    value = getattr(config, name, None)
+    if isinstance(value, str) and _parses_as_number(value):
+        number = value.strip()
+        message += (" (the string {!r}: write the number without quotes, e.g. {} = {} or "
+                    "--set {}={})".format(value, name, number, name, number))
+    raise ValueError("{}.{} = {!r}: {}".format(type(config).__name__, name, value, message))
+
+
+def _parses_as_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    """A finite real number (not a bool, not a string)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_integer(config, name, minimum, allow_none=False):
+    value = getattr(config, name)
+    if allow_none and value is None:
+        return
+    if not _is_integer(value) or value < minimum:
+        _fail(config, name, "must be an integer >= {}".format(minimum))
+
+
+def _number_array(value, finite=True):
+    """float64 array of a list/tuple/array of real numbers (finite unless
+    finite=False), or None when it is anything else (strings, bools,
+    nested odd shapes)."""
+    if isinstance(value, (str, bytes, dict)) or np.ndim(value) == 0 and not isinstance(
+            value, np.ndarray):
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    if array.dtype.kind not in "iuf":
+        return None
+    array = array.astype(np.float64)
+    if finite and not np.all(np.isfinite(array)):
+        return None
+    return array
 
 
 def _to_jsonable(value):

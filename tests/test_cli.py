@@ -343,3 +343,66 @@ def test_train_on_a_full_disk_and_resume_past_an_empty_run(demo_dir, tmp_path, c
     assert not [f for f in files if f.endswith(".tmp")]
     assert main(common + ["--epochs", "2", "--resume"]) == 0
     assert "mask_rcnn_shapes_demo_0002.h5" in os.listdir(str(logs / run))
+
+
+def _child_env():
+    """The environment of a child `python -m mrcnn`: the mrcnn under test."""
+    import mrcnn
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__))),
+         os.environ.get("PYTHONPATH", "")]))
+
+
+def test_train_on_crowd_only_masks_fails_fast_or_trains_with_the_option(tmp_path, capsys):
+    """A CVAT "COCO 1.0" mask export (all iscrowd 1): mrcnn train ends within
+    seconds with an error naming --crowd-as-instances (it used to wait
+    forever for a batch); with the option it trains."""
+    import time
+    import warnings
+
+    from test_data_coco import _tiny_config, make_cvat_mask_export
+    json_path, _, _ = make_cvat_mask_export(str(tmp_path / "export"))
+    config = str(tmp_path / "tiny.json")
+    _tiny_config(1).save(config)
+    command = ["train", "--format", "coco", "--train", json_path, "--config", config,
+               "--epochs", "1", "--logs", str(tmp_path / "logs"), "--quiet"]
+    start = time.time()
+    child = subprocess.run([sys.executable, "-m", "mrcnn"] + command, capture_output=True,
+                           text=True, timeout=120, env=_child_env())
+    assert child.returncode == 1, child.stderr[-2000:]
+    assert time.time() - start < 60
+    error = child.stderr.strip().splitlines()[-1]
+    assert error.startswith("mrcnn train: error: --train {}: the dataset (CocoFormatDataset) "
+                            "has no instance to train on".format(json_path))
+    assert "are crowd regions" in error and "--crowd-as-instances" in error
+    assert "all 3 annotations are crowd regions" in child.stderr  # the loader's warning
+
+    output = str(tmp_path / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(command + ["--crowd-as-instances", "--output", output]) == 0
+    with open(os.path.join(output, "class_names.json")) as f:
+        assert json.load(f) == ["BG", "blob"]
+    assert main(["train", "--format", "via", "--train", json_path, "--epochs", "1",
+                 "--crowd-as-instances"]) == 2
+    assert "applies to --format coco only" in capsys.readouterr().err
+
+
+def test_config_values_of_the_wrong_type_are_named(tmp_path, capsys):
+    assert main(["train", "--format", "shapes", "--train", "2", "--epochs", "1",
+                 "--set", 'NUM_CLASSES="4"', "--logs", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "NUM_CLASSES = '4': must be an integer" in err and "--set NUM_CLASSES=4" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_detect_refuses_pipes_and_link_loops_before_loading_the_model(tmp_path, capsys):
+    fifo = str(tmp_path / "camera.jpg")
+    os.mkfifo(fifo)
+    model = str(tmp_path / "no-model")  # never reached
+    assert main(["detect", "--model", model, fifo]) == 1
+    assert "camera.jpg is a named pipe (FIFO), not an image file" in capsys.readouterr().err
+    loop = str(tmp_path / "loop.jpg")
+    os.symlink(loop, loop)
+    assert main(["detect", "--model", model, loop]) == 1
+    assert "symbolic link loop: {}".format(loop) in capsys.readouterr().err

@@ -155,3 +155,43 @@ def test_xla_is_refused_with_the_reason():
         XLA = True
     with pytest.raises(ValueError, match=r"C\.XLA = True: .*no XLA kernels"):
         C()
+
+
+@pytest.mark.parametrize("attr, value, words", [
+    ("NUM_CLASSES", "3", "write the number without quotes"),
+    ("IMAGES_PER_GPU", "2", "integer"),
+    ("IMAGE_MAX_DIM", "128", "integer"),
+    ("LEARNING_RATE", float("nan"), "finite"),
+    ("LEARNING_RATE", float("inf"), "finite"),
+    ("LEARNING_RATE", "0.01", "finite number"),
+    ("WEIGHT_DECAY", float("nan"), "finite"),
+    ("GRADIENT_CLIP_NORM", float("nan"), "finite"),
+    ("GRADIENT_CLIP_NORM", float("inf"), "finite"),
+    ("DETECTION_MIN_CONFIDENCE", float("nan"), "[0, 1]"),
+    ("IMAGE_MIN_SCALE", "2", "number"),
+    ("RPN_ANCHOR_SCALES", (8, 16, 32, 64, "128"), "anchor sizes"),
+    ("RPN_ANCHOR_RATIOS", [0.5, "1", 2], "ratios"),
+    ("BBOX_STD_DEV", [0.1, 0.1, 0.2, float("nan")], "finite"),
+    ("MEAN_PIXEL", ["123", "116", "103"], "number per channel"),
+    ("MINI_MASK_SHAPE", 56, "height, width"),
+    ("MASK_SHAPE", 28, "MASK_POOL_SIZE"),
+    ("LOSS_WEIGHTS", {"rpn_class_loss": float("nan"), "rpn_bbox_loss": 1.,
+                      "mrcnn_class_loss": 1., "mrcnn_bbox_loss": 1., "mrcnn_mask_loss": 1.},
+     "finite"),
+])
+def test_wrong_types_and_non_finite_numbers_name_the_attribute(attr, value, words):
+    """Strings where numbers belong (e.g. from --set 'NUM_CLASSES="3"') and
+    NaN/inf are a ValueError naming the attribute, never a raw TypeError or
+    a config that trains on NaN."""
+    bad = type("Bad", (SmallConfig,), {attr: value})
+    with pytest.raises(ValueError) as info:
+        bad()
+    message = str(info.value)
+    assert "Bad." + attr in message and words in message
+
+
+def test_from_dict_with_a_string_number_names_the_attribute():
+    values = SmallConfig().to_dict()
+    values["NUM_CLASSES"] = "3"
+    with pytest.raises(ValueError, match=r"NUM_CLASSES = '3'.*without quotes.*NUM_CLASSES=3"):
+        SmallConfig.from_dict(values)

@@ -5,6 +5,7 @@ so "what the annotation file says" is what pycocotools says it says.
 """
 import json
 import os
+import time
 import warnings
 
 import numpy as np
@@ -299,12 +300,12 @@ def test_sizes_read_from_files_when_the_json_has_none(tmp_path, export):
 
 
 
-def _tiny_config():
+def _tiny_config(classes=3):
     from mrcnn.config import Config
 
     class Tiny(Config):
         NAME = "cocotiny"
-        NUM_CLASSES = 1 + 3
+        NUM_CLASSES = 1 + classes
         BACKBONE = "resnet18"
         IMAGES_PER_GPU = 2
         IMAGE_MIN_DIM = 64
@@ -427,3 +428,255 @@ def test_build_coco_results_uses_file_ids(export):
     y1, x1, y2, x2 = rois[0]
     assert results[0]["bbox"] == [x1, y1, x2 - x1, y2 - y1]
     json.dumps(results)  # JSON-ready
+
+
+############################################################
+#  Files from real tools (issue #15)
+############################################################
+
+def make_cvat_mask_export(root, subset="default", crowd=True):
+    """A COCO file as CVAT's "COCO 1.0" export writes mask (brush)
+    annotations: every one iscrowd 1 with an uncompressed RLE, in datumaro's
+    layout annotations/instances_<subset>.json + images/<subset>/.
+    Returns (json path, image dir, {image file: [masks]})."""
+    image_dir = os.path.join(root, "images", subset)
+    os.makedirs(image_dir)
+    os.makedirs(os.path.join(root, "annotations"))
+    yy, xx = np.mgrid[:96, :128]
+    masks = {"frame_000000.png": [(yy - 40) ** 2 + (xx - 50) ** 2 < 20 ** 2,
+                                  (abs(yy - 60) < 12) & (abs(xx - 100) < 18)],
+             "frame_000001.png": [(abs(yy - 30) < 25) & (abs(xx - 64) < 40)]}
+    images, anns = [], []
+    for i, (name, image_masks) in enumerate(sorted(masks.items())):
+        pixels = np.full((96, 128, 3), 30, np.uint8)
+        for k, m in enumerate(image_masks):
+            pixels[m] = (220, 80 + 60 * k, 40)
+        Image.fromarray(pixels).save(os.path.join(image_dir, name))
+        images.append({"id": i + 1, "file_name": name, "width": 128, "height": 96,
+                       "license": 0, "flickr_url": "", "coco_url": "", "date_captured": 0})
+        for m in image_masks:
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1,
+                         "segmentation": _uncompressed_rle(m), "area": float(m.sum()),
+                         "bbox": [float(v) for v in _tight_bbox(m)], "iscrowd": int(crowd),
+                         "attributes": {"occluded": False}})
+    data = {"licenses": [{"name": "", "id": 0, "url": ""}],
+            "info": {"contributor": "", "date_created": "", "description": "", "url": "",
+                     "version": "", "year": ""},
+            "categories": [{"id": 1, "name": "blob", "supercategory": ""}],
+            "images": images, "annotations": anns}
+    json_path = os.path.join(root, "annotations", "instances_{}.json".format(subset))
+    with open(json_path, "w") as f:
+        json.dump(data, f)
+    return json_path, image_dir, masks
+
+
+def test_cvat_crowd_masks_warn_and_load_as_instances_on_request(tmp_path):
+    """CVAT writes brush masks as crowd RLE: by default they stay crowd (with
+    a warning naming the option); crowd_as_instances=True trains on them."""
+    json_path, image_dir, masks = make_cvat_mask_export(str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        crowd = load_coco_json(json_path)  # images/default/ found by itself
+    text = "\n".join(str(w.message) for w in caught)
+    assert "instances_default.json: all 3 annotations are crowd regions" in text
+    assert "crowd_as_instances=True" in text and "--crowd-as-instances" in text
+    assert crowd.load_warnings[-1] in text
+    assert list(crowd.load_mask(0)[1]) == [-1, -1]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_coco_json(json_path, crowd_as_instances=True)
+    assert not [w for w in caught if "crowd" in str(w.message)]
+    for image_id, name in enumerate(sorted(masks)):
+        got, class_ids = dataset.load_mask(image_id)
+        assert list(class_ids) == [1] * len(masks[name])
+        np.testing.assert_array_equal(got, np.stack(masks[name], axis=2))
+    # The COCO object used for scoring agrees: the regions are objects now.
+    assert {a["iscrowd"] for a in dataset.coco.dataset["annotations"]} == {0}
+    assert all(a["iscrowd"] == 1 for a in crowd.coco.dataset["annotations"])
+
+
+def test_training_input_of_an_all_crowd_file_is_an_error_not_a_hang(tmp_path):
+    from mrcnn.data.pipeline import make_tf_dataset
+
+    json_path, _, _ = make_cvat_mask_export(str(tmp_path))
+    dataset = _load(json_path, None)
+    start = time.time()  # (the check needs no TensorFlow import)
+    with pytest.raises(ValueError, match=r"no instance to train on in its 2 images: all 3 of "
+                                         r"its instances \(in 2 images\) are crowd.*"
+                                         r"crowd_as_instances=True"):
+        make_tf_dataset(dataset, _tiny_config(1))
+    assert time.time() - start < 10
+    batch = next(iter(make_tf_dataset(_load(json_path, None, crowd_as_instances=True),
+                                      _tiny_config(1), shuffle=False)))
+    assert sorted(batch[4].numpy().ravel().tolist()) == [0] * 5 + [1] * 3
+
+
+def test_datumaro_and_ms_coco_subset_image_folders(tmp_path):
+    """annotations/<task>_<subset>.json finds images/<subset>/ (datumaro,
+    CVAT, MS COCO), and images/ itself when the files are there."""
+    json_path, image_dir, _ = make_cvat_mask_export(str(tmp_path / "cvat"))
+    assert _load(json_path, None).image_info[0]["path"] == os.path.join(
+        image_dir, "frame_000000.png")
+    json_path, image_dir, _ = make_cvat_mask_export(str(tmp_path / "coco"), subset="val2017")
+    assert os.path.dirname(_load(json_path, None).image_info[1]["path"]) == image_dir
+    # Flat images/ beside a subset folder that does not hold the files.
+    flat = tmp_path / "flat"
+    json_path, image_dir, _ = make_cvat_mask_export(str(flat), subset="train")
+    for name in os.listdir(image_dir):
+        os.rename(os.path.join(image_dir, name), str(flat / "images" / name))
+    assert os.path.dirname(_load(json_path, None).image_info[0]["path"]) == str(
+        flat / "images")
+
+
+_HUGE_POLYGONS = r'''
+import json, sys
+import numpy as np
+from mrcnn.data.coco import load_coco_json
+json_path = sys.argv[1]
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    dataset = load_coco_json(json_path)
+masks, class_ids = dataset.load_mask(0)
+print(json.dumps({"sums": masks.sum(axis=(0, 1)).tolist(),
+                  "edge_rows": [int(np.flatnonzero(masks[:, c, 3])[0]) for c in (0, 32, 63)],
+                  "warnings": [str(w.message) for w in caught]}))
+'''
+
+
+def test_huge_polygon_coordinates_neither_crash_nor_hang(tmp_path):
+    """Coordinates of 1e8-1e300 (pycocotools hangs from ~1e8 and crashes the
+    interpreter from ~1e9) are clipped to the image keeping the shape's
+    pixels inside it. Run in a child process: a crash must fail the test,
+    not end the test run."""
+    import subprocess
+    import sys
+
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(str(tmp_path / "images" / "a.png"))
+    big = [
+        [-1e9, -1e9, 1e9, -1e9, 0, 1e9],      # covers the whole image
+        [5, 5, 1e9, 5, 5, 1e9],               # within the image: x >= 5, y >= 5
+        [-1e300, 10, 30, 10, 30, 1e300],      # beyond any int: x <= 30, y >= 10
+        # A top edge from (-1e9, 10) to (1e6, 20): it crosses the image at
+        # y = 19.9. Clamping the vertices to a box would move it to y ~ 15
+        # (the clamped end sits at y 10 just left of the image).
+        [-1e9, 10, 1e6, 20, 1e6, 1e6, -1e9, 1e6],
+        [10, 10, 30, 10, 20, 1e8],            # 1e8 alone: minutes in pycocotools
+    ]
+    data = {"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+            "categories": [{"id": 1, "name": "x"}],
+            "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                             "segmentation": [p]} for i, p in enumerate(big)]}
+    os.makedirs(str(tmp_path / "annotations"))
+    path = str(tmp_path / "annotations" / "big.json")
+    with open(path, "w") as f:
+        json.dump(data, f)
+    import mrcnn
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(  # the mrcnn under test
+        [os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__))),
+         os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.run([sys.executable, "-c", _HUGE_POLYGONS, path], capture_output=True,
+                           text=True, timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    out = json.loads(child.stdout.splitlines()[-1])
+    assert out["sums"][0] == 48 * 64
+    assert out["sums"][1] == (64 - 5) * (48 - 5)
+    assert out["sums"][2] == 30 * (48 - 10)
+    assert out["edge_rows"] == [20, 20, 20] and out["sums"][3] == 28 * 64
+    assert out["sums"][4] > 0
+    assert any("5 polygons reaching outside the image clipped" in w for w in out["warnings"])
+
+
+def test_polygons_within_the_margin_are_pycocotools_exactly():
+    """Clipping only touches polygons reaching far out: anything drawn past
+    the border by hand rasterises exactly as pycocotools does."""
+    from pycocotools import mask as mask_util
+
+    from mrcnn.data.annotations import clip_polygon, polygons_to_mask
+    rng = np.random.RandomState(3)
+    for _ in range(200):
+        h, w = rng.randint(8, 50, 2)
+        n = rng.randint(3, 9)
+        points = np.stack([rng.uniform(-3 * w, 4 * w, n), rng.uniform(-3 * h, 4 * h, n)], 1)
+        flat = points.ravel().tolist()
+        expected = mask_util.decode(mask_util.frPyObjects([flat], h, w))[..., 0]
+        np.testing.assert_array_equal(polygons_to_mask([flat], h, w), expected.astype(bool))
+        np.testing.assert_array_equal(clip_polygon(flat, h, w), points.ravel())
+
+
+def test_clip_polygon_keeps_the_inside_of_any_polygon():
+    """Sutherland-Hodgman against the box: what lies inside the box is the
+    same point set, for concave and self-intersecting polygons too (checked
+    by an even-odd point test at many points of the box)."""
+    from matplotlib.path import Path
+
+    from mrcnn.data.annotations import clip_polygon
+    rng = np.random.RandomState(4)
+    h, w, margin = 20, 30, 5
+    probe = np.stack([rng.uniform(-margin, w + margin, 4000),
+                      rng.uniform(-margin, h + margin, 4000)], 1)
+    for _ in range(100):
+        points = rng.uniform(-200, 200, (rng.randint(3, 8), 2))
+        clipped = clip_polygon(points.ravel(), h, w, margin=margin).reshape(-1, 2)
+        assert np.all(clipped >= -margin - 1e-9)
+        assert np.all(clipped[:, 0] <= w + margin + 1e-9)
+        assert np.all(clipped[:, 1] <= h + margin + 1e-9)
+        inside = Path(points).contains_points(probe)
+        kept = Path(clipped).contains_points(probe) if len(clipped) >= 3 else \
+            np.zeros(len(probe), bool)
+        # Points within 1e-6 of an edge may go either way.
+        assert np.mean(inside != kept) < 0.002
+
+
+def test_strings_bombs_and_sizes_are_named_errors(tmp_path):
+    import struct
+    import zlib
+
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(str(tmp_path / "images" / "a.png"))
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
+    # A PNG whose header claims 60000 x 60000 pixels (a decompression bomb).
+    with open(str(tmp_path / "images" / "bomb.png"), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000,
+                                                                  8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+    def write(images, annotations):
+        data = {"images": images, "categories": [{"id": 1, "name": "x"}],
+                "annotations": annotations}
+        return _write(tmp_path, json.dumps(data), "f.json")
+
+    a = {"id": 1, "file_name": "a.png", "width": 64, "height": 48}
+    image_dir = str(tmp_path / "images")
+    path = write([a], [{"id": 7, "image_id": 1, "category_id": 1,
+                        "segmentation": [[10, 5, "30", 5, 30, 25, 10, 25]]}])
+    with pytest.raises(AnnotationError, match=r"f\.json: annotation 7 has a polygon that is "
+                                              r"not a list of numbers"):
+        load_coco_json(path, image_dir)
+    path = write([{"id": 1, "file_name": "bomb.png"}], [])
+    with pytest.raises(AnnotationError, match=r"bomb\.png: the image header claims 60000 x "
+                                              r"60000 pixels.*PIL\.Image\.MAX_IMAGE_PIXELS"):
+        load_coco_json(path, image_dir)
+    path = write([dict(a, width=100000, height=100000)], [])
+    with pytest.raises(AnnotationError, match=r"f\.json: image 1 \(.*a\.png\) is 100000 x "
+                                              r"100000 pixels.*decompression-bomb limit"):
+        load_coco_json(path, image_dir)
+    # An RLE claiming a huge size for an image without one in the JSON is
+    # compared with the file's size before anything is decoded.
+    path = write([{"id": 1, "file_name": "a.png"}],
+                 [{"id": 3, "image_id": 1, "category_id": 1, "iscrowd": 1,
+                   "segmentation": {"size": [30000, 30000], "counts": "abc"}}])
+    with pytest.raises(AnnotationError, match=r"annotation 3 of image 1 .*RLE mask size "
+                                              r"30000x30000 differs from the image's 48x64"):
+        load_coco_json(path, image_dir)
+    # Annotations without an id (optional for this loader) still index.
+    path = write([a], [{"image_id": 1, "category_id": 1, "segmentation": [[1, 1, 9, 1, 9, 9]]},
+                       {"id": [1], "image_id": 1, "category_id": 1, "bbox": [2, 2, 5, 5]}])
+    dataset = _load(path, image_dir)
+    assert dataset.load_mask(0)[0].shape == (48, 64, 2)
+    assert len({a["id"] for a in dataset.coco.dataset["annotations"]}) == 2

@@ -1,4 +1,6 @@
 """mrcnn.data.images: every kind of image becomes uint8 [H, W, C]."""
+import os
+
 import numpy as np
 import pytest
 import skimage.io
@@ -76,3 +78,72 @@ def test_read_files_of_every_kind(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot read .*bad.jpg"):
         read_image(tmp_path / "bad.jpg")
+
+
+def _bomb_png(path, width=60000, height=60000, depth=8):
+    """A PNG whose header claims width x height pixels (no real data)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n"
+                + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_decompression_bomb_header_is_a_named_error(tmp_path, depth):
+    from mrcnn.data.annotations import AnnotationError, image_size
+    path = _bomb_png(str(tmp_path / "huge.png"), depth=depth)
+    with pytest.raises(ValueError, match=r"image 4: .*huge\.png: the image header claims "
+                                         r"60000 x 60000 pixels \(width x height\), over PIL's "
+                                         r"decompression-bomb limit.*MAX_IMAGE_PIXELS"):
+        read_image(path, name="image 4")
+    with pytest.raises(AnnotationError, match=r"huge\.png: .*60000 x 60000"):
+        image_size(path)
+
+
+def _call_with_timeout(function, seconds=20):
+    """function()'s result or exception, run in a daemon thread; "blocked"
+    when it has not returned after `seconds` (the thread is left behind)."""
+    import threading
+    out = {}
+
+    def run():
+        try:
+            out["value"] = function()
+        except Exception as e:  # reported to the caller
+            out["error"] = e
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return "blocked" if thread.is_alive() else out.get("error", out.get("value"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_named_pipes_and_link_loops_are_refused_without_blocking(tmp_path):
+    from mrcnn.data.annotations import image_size
+    fifo = str(tmp_path / "pipe.png")
+    os.mkfifo(fifo)
+    result = _call_with_timeout(lambda: read_image(fifo))
+    if result == "blocked":  # unblock the reader so the thread can end
+        with open(fifo, "wb"):
+            pass
+    assert isinstance(result, ValueError), result
+    assert "pipe.png is a named pipe (FIFO), not an image file" in str(result)
+    assert _call_with_timeout(lambda: image_size(fifo)) is None
+    assert "is a folder" in str(_call_with_timeout(lambda: read_image(str(tmp_path))))
+
+    loop = str(tmp_path / "loop.png")
+    os.symlink(loop, loop)
+    with pytest.raises(OSError, match=r"symbolic link loop: .*loop\.png"):
+        read_image(loop)
+    broken = str(tmp_path / "broken.png")
+    os.symlink(str(tmp_path / "gone.png"), broken)
+    with pytest.raises(FileNotFoundError, match=r"broken symbolic link: .*broken\.png points "
+                                                r"to .*gone\.png"):
+        read_image(broken)

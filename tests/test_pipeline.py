@@ -173,3 +173,66 @@ def test_n_channel_images_train_and_detect(tmp_path, channels):
     result = inference.detect([to_model_image(dataset.load_image(0), channels)])[0]
     assert result["masks"].shape[:2] == (48, 40)
     assert result["rois"].shape[1] == 4
+
+
+_NOTHING_TO_TRAIN = r'''
+import json
+import numpy as np
+from test_pipeline import BoxDataset, PipeConfig
+from mrcnn.data.pipeline import make_tf_dataset
+out = {}
+for name, items in (("crowd", [{"boxes": [(10, 20, 30, 60)], "class_ids": [-1]},
+                               {"boxes": []}]),
+                    ("empty", [{"boxes": []}, {"boxes": [(5, 5, 5, 9)]}])):
+    try:
+        make_tf_dataset(BoxDataset(items), PipeConfig())
+        out[name] = "no error"
+    except ValueError as e:
+        out[name] = str(e)
+
+
+def wipe(image, masks):  # an augmentation that removes every instance
+    return {"image": image, "masks": [np.zeros_like(m) for m in masks]}
+
+
+ds = make_tf_dataset(BoxDataset([{"boxes": [(10, 20, 30, 60)]}] * 2), PipeConfig(),
+                     augmentation=wipe)
+try:
+    next(iter(ds))
+    out["wiped"] = "no error"
+except Exception as e:
+    out["wiped"] = str(e)
+print(json.dumps(out))
+'''
+
+
+def test_nothing_to_train_on_is_an_error_not_an_endless_wait():
+    """The repeated, filtered training input never yields when no image has
+    a (non-crowd) instance: make_tf_dataset says so at once, and an input
+    whose instances all vanish later (augmentation) fails after
+    MAX_EMPTY_PASSES passes. In a child process: before, it waited forever."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import mrcnn
+    here = os.path.dirname(os.path.abspath(__file__))
+    # The child imports the mrcnn this process tests, and this file.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [here, os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__))),
+         os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.run([sys.executable, "-c", _NOTHING_TO_TRAIN], capture_output=True,
+                           text=True, timeout=120, env=env)
+    assert child.returncode == 0, child.stderr[-3000:]
+    out = json.loads(child.stdout.splitlines()[-1])
+    from mrcnn.data.pipeline import MAX_EMPTY_PASSES
+    assert out["crowd"].startswith("the dataset (BoxDataset) has no instance to train on in "
+                                   "its 2 images: all 1 of its instances (in 1 images) are "
+                                   "crowd regions")
+    assert "--crowd-as-instances" in out["crowd"]
+    assert "no instance to train on in its 2 images (every image has no annotation" in \
+        out["empty"]
+    assert "{} images in a row ({} passes over the dataset) had no instance left to train " \
+        "on after resizing and augmentation".format(2 * MAX_EMPTY_PASSES + 1,
+                                                    MAX_EMPTY_PASSES) in out["wiped"]

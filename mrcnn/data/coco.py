@@ -31,7 +31,11 @@ Crowd annotations (``iscrowd: 1``) come back from `load_mask` with their
 class id negated, as in matterport's COCO sample: the training pipeline
 (`build_rpn_targets`, `DetectionTargetLayer`) neither trains on them as
 positives nor uses the anchors/RoIs touching them as negatives, and
-`mrcnn.evaluate` marks them ``iscrowd``.
+`mrcnn.evaluate` marks them ``iscrowd``. CVAT's "COCO 1.0" export writes
+every mask (brush) annotation as crowd RLE: ``crowd_as_instances=True``
+loads crowd annotations as ordinary instances (a file whose annotations are
+all crowd is warned about, naming the option; training on a dataset without
+a single non-crowd instance is an error rather than an endless wait).
 
 Rasterisation follows pycocotools: pixel (row r, column c) covers the square
 [c, c + 1) x [r, r + 1); a polygon through (0, 0), (10, 0), (10, 10), (0, 10)
@@ -47,8 +51,11 @@ Problems in the file
   `AnnotationError` naming the file, the annotation id and the value.
 * Polygon parts with fewer than 3 points are dropped (an annotation left with
   none is dropped); polygons and boxes reaching outside the image are clipped
-  to it. Each kind is counted and reported once by `warnings.warn`; the
-  messages are also kept in ``dataset.load_warnings``.
+  to it (see `mrcnn.data.annotations.clip_polygon`: any coordinate, even
+  1e9, is safe). Each kind is counted and reported once by `warnings.warn`;
+  the messages are also kept in ``dataset.load_warnings``.
+* An image size (in the JSON or an image header) over PIL's
+  decompression-bomb limit: `AnnotationError` naming the file and the size.
 * Missing image files: `FileNotFoundError` listing them at load time
   (``check_images=True``, the default), else when `load_image` reaches them.
 * An image file whose size differs from the ``width``/``height`` in the JSON:
@@ -59,6 +66,8 @@ import contextlib
 import io
 import logging
 import os
+import time
+import warnings
 
 import numpy as np
 
@@ -110,13 +119,15 @@ class CocoFormatDataset(Dataset):
         self.load_warnings = []
 
     def load_coco_json(self, json_path, image_dir=None, class_ids=None, skip_empty=False,
-                       source="coco", check_images=True, data=None):
+                       source="coco", check_images=True, data=None, crowd_as_instances=False):
         """Add the images and categories of a COCO-format file.
 
         json_path: the annotation file.
         image_dir: folder that ``file_name`` is relative to; default: the
             JSON file's folder, or its sibling "images" when the JSON file
-            is in a folder named "annotations" (CVAT's export layout).
+            is in a folder named "annotations" (CVAT's export layout), or
+            "images/<subset>" for "annotations/instances_<subset>.json"
+            when that folder exists (datumaro's and MS COCO's layout).
         class_ids: category ids to load (default: all); annotations of other
             categories are ignored.
         skip_empty: False keeps images without (selected) annotations, e.g.
@@ -127,6 +138,12 @@ class CocoFormatDataset(Dataset):
             do not exist (else they fail when `load_image` reaches them).
         data: the already parsed JSON (then `json_path` only names it in
             messages).
+        crowd_as_instances: load ``iscrowd: 1`` annotations as ordinary
+            instances (positive class ids, trained on, evaluated as objects).
+            CVAT's "COCO 1.0" export writes every mask (brush) annotation
+            this way; without it such a file has nothing to train on. A file
+            whose annotations are all crowd gets a warning naming this
+            option.
 
         Returns the pycocotools `COCO` object of the file (for evaluation).
         """
@@ -134,10 +151,11 @@ class CocoFormatDataset(Dataset):
 
         if data is None:
             data = read_json(json_path, "COCO annotation file")
-        if image_dir is None:
-            image_dir = default_image_dir(json_path)
-        images, categories, by_image, problems = _parse_coco(data, json_path, class_ids)
+        images, categories, by_image, problems = _parse_coco(data, json_path, class_ids,
+                                                             crowd_as_instances)
         self._add_coco_keypoints(data, json_path, source, class_ids, by_image)
+        if image_dir is None:
+            image_dir = default_image_dir(json_path, [image["file_name"] for image in images])
         if class_ids is not None:
             missing = sorted(set(class_ids) - set(categories))
             if missing:
@@ -159,9 +177,12 @@ class CocoFormatDataset(Dataset):
                 missing_files.append(path)
             elif height is None or width is None:
                 height, width = image_size(path) or (None, None)
-            _check_rle_sizes(anns, height, width, path, json_path)
+            _check_image_size(image, height, width, path, json_path)
+            _check_rle_sizes(anns, height, width, path, json_path,
+                             decode=image.get("height") is None or image.get("width") is None)
             self.add_image(source, image_id=image["id"], path=path, width=width, height=height,
                            annotations=anns, file_name=image["file_name"],
+                           annotation_file=json_path,
                            coco_url=image.get("coco_url") or image.get("flickr_url"),
                            coco_format=True)
         if skipped:
@@ -171,9 +192,13 @@ class CocoFormatDataset(Dataset):
                 json_path, len(missing_files), ", ".join(missing_files[:5]),
                 ", ..." if len(missing_files) > 5 else ""))
         self.load_warnings.extend(problems.report())
+        crowd_message = _all_crowd_message(json_path, by_image, crowd_as_instances)
+        if crowd_message:
+            warnings.warn(crowd_message, stacklevel=2)
+            self.load_warnings.append(crowd_message)
 
         coco = COCO()
-        coco.dataset = data
+        coco.dataset = _index_data(data, crowd_as_instances)
         with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress
             coco.createIndex()
         return coco
@@ -221,6 +246,9 @@ class CocoFormatDataset(Dataset):
                                         "annotation file gives none)".format(image_id,
                                                                              info["path"]))
             height, width = info["height"], info["width"] = size
+            _check_rle_sizes(info["annotations"], height, width, info["path"],
+                             info.get("annotation_file", "image {}".format(image_id)),
+                             decode=True)
         masks, class_ids = [], []
         for ann in info["annotations"]:
             class_id = self.map_source_class_id("{}.{}".format(info["source"],
@@ -313,7 +341,7 @@ class CocoFormatDataset(Dataset):
         return super().image_reference(image_id)
 
 
-def _parse_coco(data, path, class_ids):
+def _parse_coco(data, path, class_ids, crowd_as_instances=False):
     """Validate a parsed COCO file. Returns (images, {category id: name},
     {image id: [cleaned annotations]}, ProblemCounter)."""
     if not isinstance(data, dict):
@@ -376,6 +404,8 @@ def _parse_coco(data, path, class_ids):
         height, width = sizes[image_id]
         cleaned = _clean_segmentation(ann, where, path, height, width, problems)
         if cleaned is not None:
+            if crowd_as_instances:
+                cleaned["iscrowd"] = 0
             by_image.setdefault(image_id, []).append(cleaned)
     return images, categories, by_image, problems
 
@@ -432,22 +462,11 @@ def _clean_segmentation(ann, where, path, height, width, problems):
         elif not isinstance(counts, str):
             raise AnnotationError("{}: {} has RLE counts of type {}; expected a list of ints "
                                   "or a string".format(path, where, type(counts).__name__))
-        elif height is None or list(size) == [height, width]:
-            # (A size that differs from the image's is reported later, with
-            # the image.) Decode it once now: a corrupt string would
-            # otherwise fail at training time without naming the file.
-            from pycocotools import mask as mask_util
-            try:
-                counts.encode("ascii")
-                decoded = mask_util.decode({"size": list(size), "counts": counts.encode()})
-            except Exception as e:  # pycocotools raises bare ValueErrors
-                raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded: "
-                                      "{}".format(path, where, e)) from None
-            # pycocotools decodes some invalid strings (e.g. "") into garbage
-            # values instead of failing; a valid mask is 0/1.
-            if decoded.shape[:2] != tuple(size) or decoded.max(initial=0) > 1:
-                raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded "
-                                      "to a {}x{} mask".format(path, where, size[0], size[1]))
+        elif height is not None and list(size) == [height, width]:
+            # A size that differs from the image's is reported later, with
+            # the image; without an image size the check waits for the
+            # file's header (a huge bogus size must not be decoded).
+            _check_compressed_rle(segm, where, path)
         return out
     if segm:  # polygons
         if not isinstance(segm, list):
@@ -493,7 +512,28 @@ def _clean_segmentation(ann, where, path, height, width, problems):
     return out
 
 
-def _check_rle_sizes(anns, height, width, image_path, json_path):
+def _check_compressed_rle(segm, where, path):
+    """Decode a compressed RLE once (its size is the image's, so bounded): a
+    corrupt string would otherwise fail at training time without naming the
+    file."""
+    from pycocotools import mask as mask_util
+    size, counts = segm["size"], segm["counts"]
+    try:
+        counts.encode("ascii")
+        decoded = mask_util.decode({"size": list(size), "counts": counts.encode()})
+    except Exception as e:  # pycocotools raises bare ValueErrors
+        raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded: "
+                              "{}".format(path, where, e)) from None
+    # pycocotools decodes some invalid strings (e.g. "") into garbage values
+    # instead of failing; a valid mask is 0/1.
+    if decoded.shape[:2] != tuple(size) or decoded.max(initial=0) > 1:
+        raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded to a "
+                              "{}x{} mask".format(path, where, size[0], size[1]))
+
+
+def _check_rle_sizes(anns, height, width, image_path, json_path, decode=False):
+    """RLE sizes must be the image's; with `decode`, compressed RLEs (not
+    checked when the file gave no image size) are decoded once too."""
     if height is None:
         return
     for ann in anns:
@@ -504,6 +544,57 @@ def _check_rle_sizes(anns, height, width, image_path, json_path):
                 "image's {}x{} (height x width)".format(
                     json_path, ann.get("id"), ann["image_id"], image_path, segm["size"][0],
                     segm["size"][1], height, width))
+        if decode and isinstance(segm, dict) and isinstance(segm["counts"], str):
+            _check_compressed_rle(segm, "annotation {}".format(ann.get("id")), json_path)
+
+
+def _check_image_size(image, height, width, image_path, json_path):
+    """Refuse an image size over PIL's decompression-bomb limit (masks of
+    that size could not even be allocated; a typo or a damaged file)."""
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    if height is None or width is None or not limit or height * width <= 2 * limit:
+        return
+    raise AnnotationError(
+        "{}: image {!r} ({}) is {} x {} pixels (width x height), over PIL's decompression-"
+        "bomb limit of {} pixels; if the size is right, raise PIL.Image.MAX_IMAGE_PIXELS "
+        "before loading".format(json_path, image.get("id"), image_path, width, height,
+                                2 * limit))
+
+
+def _all_crowd_message(json_path, by_image, crowd_as_instances):
+    """The warning for a file whose loaded annotations are all crowd, or None."""
+    anns = [ann for image_anns in by_image.values() for ann in image_anns]
+    if crowd_as_instances or not anns or not all(ann["iscrowd"] for ann in anns):
+        return None
+    return ("{}: all {} annotations are crowd regions (iscrowd: 1), which training "
+            "ignores and evaluation does not count as objects: there is nothing to train "
+            "on. CVAT's COCO export writes mask (brush) annotations this way; to use them "
+            "as instances pass crowd_as_instances=True (mrcnn train/evaluate "
+            "--crowd-as-instances)".format(json_path, len(anns)))
+
+
+def _index_data(data, crowd_as_instances):
+    """The dict for pycocotools' COCO index: the file's images, categories
+    and annotations, with an id given to annotations that have none (or an
+    unusable one) and, with `crowd_as_instances`, iscrowd set to 0."""
+    annotations = data.get("annotations") or []
+    used = {ann.get("id") for ann in annotations
+            if isinstance(ann.get("id"), (int, str)) and not isinstance(ann.get("id"), bool)}
+    next_id = max([i for i in used if isinstance(i, int)], default=0) + 1
+    fixed, seen = [], set()
+    for ann in annotations:
+        ann_id = ann.get("id")
+        if not isinstance(ann_id, (int, str)) or isinstance(ann_id, bool) or ann_id in seen:
+            ann = dict(ann, id=next_id)
+            next_id += 1
+        seen.add(ann["id"])
+        if crowd_as_instances and ann.get("iscrowd"):
+            ann = dict(ann, iscrowd=0)
+        fixed.append(ann)
+    out = dict(data)
+    out["annotations"] = fixed
+    return out
 
 
 def _short(value, limit=60):
@@ -512,14 +603,15 @@ def _short(value, limit=60):
 
 
 def load_coco_json(json_path, image_dir=None, class_ids=None, skip_empty=False, source="coco",
-                   check_images=True):
+                   check_images=True, crowd_as_instances=False):
     """A prepared `CocoFormatDataset` of one COCO-format file (arguments as
     in `CocoFormatDataset.load_coco_json`). The pycocotools COCO object is
     kept as ``dataset.coco``."""
     dataset = CocoFormatDataset()
     dataset.coco = dataset.load_coco_json(json_path, image_dir=image_dir, class_ids=class_ids,
                                           skip_empty=skip_empty, source=source,
-                                          check_images=check_images)
+                                          check_images=check_images,
+                                          crowd_as_instances=crowd_as_instances)
     dataset.prepare()
     return dataset
 

@@ -219,6 +219,14 @@ def _class_names(mapping, where, default_class):
     if unknown:
         raise AnnotationError("{}: unknown class map key(s) {}; expected classes, instances, "
                               "images, default".format(where, sorted(unknown)))
+    for key in ("instances", "images"):
+        if mapping.get(key) is not None and not isinstance(mapping[key], dict):
+            raise AnnotationError("{}: {!r} is a {}, expected an object".format(
+                where, key, type(mapping[key]).__name__))
+    for stem, table in (mapping.get("images") or {}).items():
+        if table is not None and not isinstance(table, dict):
+            raise AnnotationError("{}: images[{!r}] is a {}, expected an object of label "
+                                  "value -> class".format(where, stem, type(table).__name__))
     if "classes" in mapping:
         classes = mapping["classes"]
         if (not isinstance(classes, list) or not classes

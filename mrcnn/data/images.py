@@ -34,7 +34,9 @@ Channels, to C:
 Empty images (a zero-sized axis) are refused.
 """
 
+import errno
 import os
+import stat
 
 import numpy as np
 
@@ -159,10 +161,88 @@ def _is_16bit_color_png(path):
 
 def _read_16bit_color_png(path):
     import cv2
+    from PIL import Image
+    with open(path, "rb") as f:
+        head = f.read(24)
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if Image.MAX_IMAGE_PIXELS and width * height > 2 * Image.MAX_IMAGE_PIXELS:
+        # PIL's check, which this OpenCV path would otherwise skip.
+        raise Image.DecompressionBombError("Image size ({} pixels) exceeds limit of {} "
+                                           "pixels".format(width * height,
+                                                           2 * Image.MAX_IMAGE_PIXELS))
     array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ValueError("OpenCV cannot decode it")
     return array[..., [2, 1, 0, 3][:array.shape[-1]]]  # BGR(A) -> RGB(A)
+
+
+def decompression_bomb_message(path, error=None):
+    """The message for an image whose header claims more pixels than PIL's
+    decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS): the file, the
+    claimed size and how to raise the limit when the image is real."""
+    from PIL import Image
+
+    size = _claimed_size(path)
+    if size:
+        claimed, detail = "{} x {} pixels (width x height)".format(*size), ""
+    else:
+        claimed, detail = "more pixels than the limit", " ({})".format(error) if error else ""
+    return ("{}: the image header claims {}, over PIL's decompression-bomb limit of {} "
+            "pixels{}. If the image is real, raise the limit before loading, e.g. "
+            "PIL.Image.MAX_IMAGE_PIXELS = {} (None disables the check); otherwise the "
+            "file is damaged or hostile".format(
+                path, claimed, 2 * (Image.MAX_IMAGE_PIXELS or 0), detail,
+                (size[0] * size[1] if size else "None")))
+
+
+def _claimed_size(path):
+    """(width, height) from an image header, bypassing PIL's size limit, or
+    None."""
+    from PIL import Image
+    try:
+        with open(path, "rb") as f:
+            prefix = f.read(16)
+            Image.init()
+            for fmt in Image.ID:
+                factory, accept = Image.OPEN[fmt]
+                if accept and not accept(prefix):
+                    continue
+                f.seek(0)
+                try:
+                    image = factory(f, path)
+                except Exception:  # not this format
+                    continue
+                return tuple(int(v) for v in image.size)
+    except Exception:  # the size is only for the message
+        return None
+    return None
+
+
+def check_image_file(path, name=None):
+    """Raise FileNotFoundError when `path` does not exist, OSError when it
+    is a symbolic link loop, ValueError when it is not a regular file (a
+    named pipe or a device would block forever or never end; a folder)."""
+    prefix = _where(name)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise FileNotFoundError("{}broken symbolic link: {} points to {}, which does "
+                                    "not exist".format(prefix, path,
+                                                       os.readlink(path))) from None
+        raise FileNotFoundError("{}file not found: {}".format(prefix, path)) from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "{}symbolic link loop: {} leads back to itself "
+                          "(too many levels of symbolic links)".format(prefix, path)) from None
+        raise OSError(e.errno, "{}cannot open {}: {}".format(prefix, path,
+                                                             e.strerror)) from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)"
+                if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise ValueError("{}{} is {}, not an image file".format(prefix, path, kind))
 
 
 def read_image(path, channels=3, exif_transpose=False, name=None):
@@ -180,15 +260,17 @@ def read_image(path, channels=3, exif_transpose=False, name=None):
         annotation tool showed the oriented image (web browsers do).
     name: names the image in errors beside the path, e.g. "image 3".
 
-    Raises FileNotFoundError for a missing file, ValueError for a file that
-    cannot be decoded or converted.
+    Raises FileNotFoundError for a missing file (or a broken link), OSError
+    for a symbolic link loop, ValueError for something that is not a regular
+    file (a named pipe, a device, a folder), a file that cannot be decoded or
+    converted, or one whose header claims more pixels than PIL's
+    decompression-bomb limit (the message says how to raise it).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = os.fspath(path)
     prefix = _where(name)
-    if not os.path.exists(path):
-        raise FileNotFoundError("{}file not found: {}".format(prefix, path))
+    check_image_file(path, name)
     suffix = os.path.splitext(path)[1].lower()
     try:
         if suffix in _NUMPY_SUFFIXES:
@@ -209,6 +291,8 @@ def read_image(path, channels=3, exif_transpose=False, name=None):
                     raise
                 import tifffile  # multi-channel / float TIFFs PIL does not decode
                 array = tifffile.imread(path)
+    except Image.DecompressionBombError as e:
+        raise ValueError(prefix + decompression_bomb_message(path, e)) from None
     except Exception as e:  # decoders raise many different types
         raise ValueError("{}cannot read {}: {}".format(prefix, path, e)) from None
     return to_model_image(array, channels,

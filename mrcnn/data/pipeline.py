@@ -549,9 +549,12 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         parallel workers), never on images whose source is in
         no_augmentation_sources.
     seed: shuffling seed (augmentation draws from its own generator).
+    repeat: repeat forever (training). Then a dataset without a single
+        instance to train on is a ValueError (see `check_trainable`), and
+        so is an input that yields no sample with instances in
+        MAX_EMPTY_PASSES passes over the images (e.g. an augmentation that
+        crops every instance away), where it would otherwise wait forever.
     """
-    import tensorflow as tf
-
     if dataset.num_images == 0:
         raise ValueError("the dataset has no images (did you call prepare()?)")
     check_classes(dataset, config)
@@ -561,7 +564,16 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
     anchors = training_anchors(config)
     no_augmentation_sources = set(no_augmentation_sources or [])
     image_ids = np.asarray(dataset.image_ids)
+    if repeat:
+        # Images without instances are filtered out of the repeated input:
+        # with none to train on, the filter would wait forever.
+        check_trainable(dataset, image_ids)
+    import tensorflow as tf  # after the checks: they fail fast without it
+
     empty = [np.zeros(s, d) for s, d in _sample_specs(config, anchors.shape[0])]
+    # Samples in a row without instances (e.g. all removed by augmentation);
+    # MAX_EMPTY_PASSES passes over the images without one is an error.
+    empty_run = [0]
 
     def load(image_id):
         image_id = int(image_id)
@@ -569,7 +581,15 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         aug = None if source in no_augmentation_sources else augmentation
         sample = build_training_sample(dataset, config, image_id, anchors, aug)
         if sample is None:
+            empty_run[0] += 1
+            if repeat and empty_run[0] > MAX_EMPTY_PASSES * len(image_ids):
+                raise ValueError(
+                    "{} images in a row ({} passes over the dataset) had no instance left "
+                    "to train on after resizing{}: the training input would never yield "
+                    "a batch".format(empty_run[0], MAX_EMPTY_PASSES,
+                                     " and augmentation" if augmentation is not None else ""))
             return tuple(empty) + (False,)
+        empty_run[0] = 0
         return tuple(sample) + (True,)
 
     specs = _sample_specs(config, anchors.shape[0])
@@ -592,6 +612,42 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
     ds = ds.filter(_has_instances).map(_drop_flag)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# make_tf_dataset gives up after this many passes over the images in a row
+# without a single trainable sample.
+MAX_EMPTY_PASSES = 10
+
+
+def check_trainable(dataset, image_ids=None):
+    """Raise a ValueError when no image of `dataset` has an instance to train
+    on (a positive class id from load_mask with a non-empty mask): training
+    would wait forever for a batch. The message says when all the instances are crowd regions
+    (negative ids, e.g. a CVAT "COCO 1.0" export, which writes masks as
+    iscrowd: 1). Stops at the first image with an instance."""
+    image_ids = dataset.image_ids if image_ids is None else image_ids
+    crowd = images_with_crowd = 0
+    for image_id in image_ids:
+        masks, class_ids = dataset.load_mask(int(image_id))
+        class_ids, masks = np.asarray(class_ids), np.asarray(masks)
+        if masks.ndim == 3 and masks.shape[-1] == class_ids.shape[0]:
+            class_ids = class_ids[np.any(masks, axis=(0, 1))]  # drop empty masks
+        if np.any(class_ids > 0):
+            return
+        n = int(np.sum(class_ids < 0))
+        crowd += n
+        images_with_crowd += n > 0
+    message = "the dataset ({}) has no instance to train on in its {} images".format(
+        type(dataset).__name__, len(image_ids))
+    if crowd:
+        message += (": all {} of its instances (in {} images) are crowd regions (COCO "
+                    "iscrowd: 1), which training ignores. Exporters such as CVAT write "
+                    "masks as crowd RLE; load them as instances with "
+                    "load_coco_json(..., crowd_as_instances=True) or mrcnn train "
+                    "--crowd-as-instances".format(crowd, images_with_crowd))
+    else:
+        message += " (every image has no annotation, or only ones without pixels)"
+    raise ValueError(message)
 
 
 def _has_instances(*sample):
