@@ -66,7 +66,6 @@ import contextlib
 import io
 import logging
 import os
-import time
 import warnings
 
 import numpy as np
