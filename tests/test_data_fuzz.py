@@ -467,31 +467,13 @@ def _check(loader, cases, tmp_path):
     assert counts["ok"] > 0 and counts["error"] > 0
 
 
-# Failures found in loaders this branch does not own, reported to their
-# owner: the cases fail as expected (strict: once the loader is fixed the
-# test says so, and the entry goes).
-KNOWN_FAILURES = {
-    "via": "via.py: a non-number 'theta' of an ellipse gives a raw TypeError "
-           "(float() of a dict)",
-    "labelme": "labelme.py: a non-string imagePath gives AttributeError ('replace'); a "
-               "list/dict group_id gives TypeError (unhashable); a huge imageHeight gives "
-               "numpy's ValueError without the file name",
-}
-
-
-def _loader_params():
-    return [pytest.param(loader, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[loader],
-                                                         strict=True))
-            if loader in KNOWN_FAILURES else loader for loader in LOADERS]
-
-
-@pytest.mark.parametrize("loader", _loader_params())
+@pytest.mark.parametrize("loader", LOADERS)
 def test_fuzzed_files_load_or_fail_with_a_named_error(loader, tmp_path):
     _check(loader, FAST_CASES, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loader", _loader_params())
+@pytest.mark.parametrize("loader", LOADERS)
 def test_fuzzed_files_load_or_fail_with_a_named_error_many(loader, tmp_path):
     _check(loader, SLOW_CASES, tmp_path)
 

@@ -253,6 +253,9 @@ def test_cli_ignore_labels(tmp_path, capsys):
     ("imagePath", 3, r"a\.json: imagePath is 3; expected a file name"),
     ("imageWidth", True, r"a\.json: imageHeight/imageWidth are 80/True"),
     ("group_id", [1], r"a\.json: shape 3 \('dog'\) has group_id \[1\]; expected an integer"),
+    # Masks of that size could not be allocated: PIL's bomb limit, named.
+    ("imageHeight", 10 ** 9, r"a\.json: imageHeight/imageWidth say the image is 100 x "
+                             r"1000000000 pixels .*decompression-bomb limit"),
 ])
 def test_fields_of_the_wrong_type_are_named(tmp_path, field, value, message):
     folder, a, *_ = make_labelme_folder(str(tmp_path))

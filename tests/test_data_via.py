@@ -206,6 +206,14 @@ def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path / "odd.json").write_text(json.dumps(broken))
     with pytest.raises(AnnotationError, match=r"a\.jpg region 0 \(polygon\) has 24 x but 23 y"):
         load_via_json(str(tmp_path / "odd.json"))
+    ellipse = json.loads(text)
+    region = next(r for r in ellipse["a.jpg12345"]["regions"].values()
+                  if r["shape_attributes"]["name"] == "ellipse")
+    region["shape_attributes"]["theta"] = {"rad": 1}
+    (tmp_path / "theta.json").write_text(json.dumps(ellipse))
+    with pytest.raises(AnnotationError, match=r"theta\.json: .* has theta \{'rad': 1\}; "
+                                              r"expected a number"):
+        load_via_json(str(tmp_path / "theta.json"))
     os.remove(tmp_path / "b.png")
     with pytest.raises(FileNotFoundError, match=r"1 image file\(s\) not found: .*b\.png"):
         _load(path)

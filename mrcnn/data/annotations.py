@@ -359,3 +359,17 @@ def _require(entry, key, where, path, kinds=None):
         raise AnnotationError("{}: {} field {!r} is {!r}; expected {}".format(
             path, where, key, value, " or ".join(k.__name__ for k in expected)))
     return value
+
+
+def check_pixel_count(height, width, where):
+    """Refuse an image size over PIL's decompression-bomb limit: masks of
+    that size could not even be allocated (a typo or a damaged file).
+    `where` names the file (and image) in the message."""
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    if height is None or width is None or not limit or height * width <= 2 * limit:
+        return
+    raise AnnotationError(
+        "{} is {} x {} pixels (width x height), over PIL's decompression-bomb limit of {} "
+        "pixels; if the size is right, raise PIL.Image.MAX_IMAGE_PIXELS before "
+        "loading".format(where, width, height, 2 * limit))

@@ -71,6 +71,7 @@ import warnings
 import numpy as np
 
 from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number,
+                                    check_pixel_count,
                                     _is_number_list, _require, _rle_for_decoding, box_polygon,
                                     default_image_dir, image_size, points_outside,
                                     polygons_to_rle, read_json, resolve_image_path)
@@ -176,7 +177,8 @@ class CocoFormatDataset(Dataset):
                 missing_files.append(path)
             elif height is None or width is None:
                 height, width = image_size(path) or (None, None)
-            _check_image_size(image, height, width, path, json_path)
+            check_pixel_count(height, width, "{}: image {!r} ({})".format(
+                json_path, image.get("id"), path))
             _check_rle_sizes(anns, height, width, path, json_path,
                              decode=image.get("height") is None or image.get("width") is None)
             self.add_image(source, image_id=image["id"], path=path, width=width, height=height,
@@ -545,20 +547,6 @@ def _check_rle_sizes(anns, height, width, image_path, json_path, decode=False):
                     segm["size"][1], height, width))
         if decode and isinstance(segm, dict) and isinstance(segm["counts"], str):
             _check_compressed_rle(segm, "annotation {}".format(ann.get("id")), json_path)
-
-
-def _check_image_size(image, height, width, image_path, json_path):
-    """Refuse an image size over PIL's decompression-bomb limit (masks of
-    that size could not even be allocated; a typo or a damaged file)."""
-    from PIL import Image
-    limit = Image.MAX_IMAGE_PIXELS
-    if height is None or width is None or not limit or height * width <= 2 * limit:
-        return
-    raise AnnotationError(
-        "{}: image {!r} ({}) is {} x {} pixels (width x height), over PIL's decompression-"
-        "bomb limit of {} pixels; if the size is right, raise PIL.Image.MAX_IMAGE_PIXELS "
-        "before loading".format(json_path, image.get("id"), image_path, width, height,
-                                2 * limit))
 
 
 def _all_crowd_message(json_path, by_image, crowd_as_instances):

@@ -49,6 +49,7 @@ import os
 import numpy as np
 
 from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number, box_polygon,
+                                    check_pixel_count,
                                     image_size, points_outside, read_json,
                                     stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
@@ -288,6 +289,7 @@ def _parse_file(path, ignore, problems):
                 and width > 0 and not isinstance(height, bool) and not isinstance(width, bool)):
             raise AnnotationError("{}: imageHeight/imageWidth are {!r}/{!r}; expected positive "
                                   "integers".format(path, height, width))
+        check_pixel_count(height, width, "{}: imageHeight/imageWidth say the image".format(path))
     groups, instances = {}, []
     for index, shape in enumerate(data["shapes"]):
         where = "shape {}".format(index)

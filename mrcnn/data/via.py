@@ -504,7 +504,11 @@ def _parse_region(region, where, path, class_attribute, default_class, problems,
             theta = 0.0
         else:
             cx, cy, rx, ry = _numbers(shape, ("cx", "cy", "rx", "ry"), where, path)
-            theta = float(shape.get("theta") or 0.0)
+            theta = shape.get("theta") or 0.0
+            if not _is_number(theta):
+                raise AnnotationError("{}: {} has theta {!r}; expected a number (radians)".format(
+                    path, where, theta))
+            theta = float(theta)
         if rx <= 0 or ry <= 0:
             problems.add("shapes of zero size skipped", where)
             return None
