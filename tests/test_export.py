@@ -1,6 +1,7 @@
-"""SavedModel export: in-graph preprocessing equals mold_inputs, the export
-equals detect() (also in a process that imports only TensorFlow), and
-exports are written atomically."""
+"""SavedModel export: in-graph decoding equals read_image, the export equals
+detect() (also in a process that imports only TensorFlow), and exports are
+written atomically. The in-graph resize/mold/anchor/unmold steps are checked
+against their NumPy twins in tests/test_molding.py."""
 import json
 import os
 import subprocess
@@ -13,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 from mrcnn import export as E
-from mrcnn import utils
-from mrcnn.model import MaskRCNN, mold_image
+from mrcnn.model import MaskRCNN
 
 from test_model import TinyConfig
+from test_molding import make_test_image as _test_image
 
 
 class ExportConfig(TinyConfig):
@@ -44,44 +45,6 @@ def _images():
 def square_model(tmp_path_factory):
     keras.utils.set_random_seed(1)
     return MaskRCNN("inference", ExportConfig(), str(tmp_path_factory.mktemp("logs")))
-
-
-def _test_image(kind, shape, seed=1):
-    """Noise, smooth gradients or flat regions: rounding differences show up
-    on the latter two, not on noise."""
-    rng = np.random.default_rng(seed)
-    h, w, c = shape
-    if kind == "noise":
-        image = rng.integers(0, 256, shape, dtype=np.uint8)
-        image[0, 0] = 255  # scikit-image clips to the image's range: make it matter
-        return image
-    yy, xx = np.mgrid[0:h, 0:w]
-    if kind == "gradient":
-        planes = [yy * 255 // max(h, 1), xx * 255 // max(w, 1), (yy + xx) % 256]
-    else:  # flat: a few constant regions
-        planes = [(yy // 7 * 50) % 256, (xx // 5 * 80) % 256, ((yy // 3 + xx // 4) * 30) % 256]
-    return np.dstack(planes[:c]).astype(np.uint8)
-
-
-@pytest.mark.parametrize("kind", ["noise", "gradient", "flat"])
-@pytest.mark.parametrize("shape,out", [((7, 5, 3), (16, 11)), ((30, 40, 1), (13, 17)),
-                                       ((100, 150, 3), (171, 256)), ((9, 9, 2), (9, 30)),
-                                       ((400, 600, 3), (683, 1024)), ((2, 700, 3), (1, 128)),
-                                       ((90, 200, 3), (58, 128))])
-def test_resize_images_graph_matches_scikit_image(kind, shape, out):
-    image = _test_image(kind, shape)
-    expected = utils.resize(image, out, preserve_range=True).astype(np.uint8)
-    got = E.resize_images_graph(tf.constant(image[None]), out[0], out[1]).numpy()[0]
-    assert got.dtype == np.uint8
-    np.testing.assert_array_equal(got, expected)
-    # Also as a graph, optimised by grappler as a SavedModel is (it would
-    # re-associate plain float64 Mul/Add chains and change the rounding).
-    graph = tf.function(E.resize_images_graph, input_signature=[
-        tf.TensorSpec([None, None, None, shape[2]], tf.uint8),
-        tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64)])
-    got = graph(tf.constant(image[None]), tf.constant(out[0], tf.int64),
-                tf.constant(out[1], tf.int64)).numpy()[0]
-    np.testing.assert_array_equal(got, expected)
 
 
 def _encode(kind, path):
@@ -122,63 +85,6 @@ def test_decode_image_graph_reads_files_like_read_image(tmp_path, kind, suffix, 
     got = E.decode_image_graph(tf.io.read_file(path), channels).numpy()
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, expected)
-
-
-@pytest.mark.parametrize("kind", ["noise", "gradient"])
-@pytest.mark.parametrize("mode,min_dim,max_dim,min_scale,shape", [
-    ("square", 64, 128, 0, (50, 80)), ("square", 64, 128, 0, (200, 150)),
-    ("square", 800, 1024, 0, (400, 600)), ("square", 64, 128, 2, (30, 20)),
-    ("square", 64, 128, 0, (2, 700)),
-    ("pad64", 64, 128, 0, (50, 80)), ("pad64", 128, 256, 0, (300, 170)),
-    ("none", 64, 128, 0, (64, 128))])
-def test_preprocess_graph_matches_mold_inputs(mode, min_dim, max_dim, min_scale, shape, kind):
-    class C(ExportConfig):
-        IMAGE_RESIZE_MODE = mode
-        IMAGE_MIN_DIM = min_dim
-        IMAGE_MAX_DIM = max_dim
-        IMAGE_MIN_SCALE = min_scale
-    config = C()
-    image = _test_image(kind, shape + (3,), seed=2)
-    molded, window, scale, _, _ = utils.resize_image(image, min_dim=min_dim, max_dim=max_dim,
-                                                     min_scale=min_scale, mode=mode)
-    graph = tf.function(lambda x: E.preprocess_graph(x, config),
-                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-    resized, metas = graph(tf.constant(np.stack([image, image])))
-    np.testing.assert_array_equal(resized.numpy()[1], molded)
-    meta = metas.numpy()[1]
-    np.testing.assert_array_equal(meta[1:4], image.shape)
-    np.testing.assert_array_equal(meta[4:7], molded.shape)
-    np.testing.assert_array_equal(meta[7:11], window)
-    assert meta[11] == np.float32(scale)
-    # Bit-exact: detect() feeds mold_image's float64 result as float32.
-    np.testing.assert_array_equal(E.mold_graph(resized, config).numpy()[0],
-                                  mold_image(molded, config).astype(np.float32))
-
-
-@pytest.mark.parametrize("shape,anchor_stride", [((64, 64), 1), ((128, 192), 1),
-                                                 ((320, 256), 2), ((100, 70), 1)])
-def test_anchors_graph_matches_numpy(square_model, shape, anchor_stride):
-    config = ExportConfig()
-    config.RPN_ANCHOR_STRIDE = anchor_stride
-    from mrcnn.molding import compute_backbone_shapes
-    expected = utils.norm_boxes(utils.generate_pyramid_anchors(
-        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
-        compute_backbone_shapes(config, shape), config.BACKBONE_STRIDES, anchor_stride), shape)
-    got = E.anchors_graph(config, tf.constant(shape[0]), tf.constant(shape[1])).numpy()
-    assert got.shape == expected.shape
-    np.testing.assert_array_equal(got, expected)
-
-
-def test_paste_masks_graph_matches_unmold_mask():
-    rng = np.random.default_rng(3)
-    masks = rng.uniform(0, 1, (4, 28, 28)).astype(np.float32)
-    boxes = np.array([[0, 0, 40, 30], [5, 7, 6, 9], [10, 20, 59, 80], [30, 1, 60, 45]])
-    got = E.paste_masks_graph(tf.constant(boxes, tf.float32), tf.constant(masks), 60, 80).numpy()
-    for i in range(4):
-        np.testing.assert_array_equal(got[i].astype(bool),
-                                      utils.unmold_mask(masks[i], boxes[i], (60, 80)))
-    np.testing.assert_array_equal(E.paste_masks(boxes, masks, (60, 80)),
-                                  np.transpose(got, (1, 2, 0)).astype(bool))
 
 
 FRESH_PROCESS = textwrap.dedent("""

@@ -22,7 +22,7 @@ import numpy as np
 from mrcnn import utils
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.images import to_model_image
-from mrcnn.molding import compose_image_meta, compute_backbone_shapes, mold_image
+from mrcnn.molding import compose_image_meta, mold_image, pyramid_anchors, resize_image
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     if mask.shape[-1] == 0:
         mask = np.zeros(image.shape[:2] + (0,), dtype=bool)
     original_shape = image.shape
-    image, window, scale, padding, crop = utils.resize_image(
+    image, window, scale, padding, crop = resize_image(
         image,
         min_dim=config.IMAGE_MIN_DIM,
         min_scale=config.IMAGE_MIN_SCALE,
@@ -200,11 +200,9 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):
 
 
 def training_anchors(config):
-    """Pixel anchors of a training image of config.IMAGE_SHAPE."""
-    backbone_shapes = compute_backbone_shapes(config, config.IMAGE_SHAPE)
-    return utils.generate_pyramid_anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
-                                          backbone_shapes, config.BACKBONE_STRIDES,
-                                          config.RPN_ANCHOR_STRIDE)
+    """Pixel anchors of a training image of config.IMAGE_SHAPE
+    (mrcnn.molding.pyramid_anchors)."""
+    return pyramid_anchors(config, config.IMAGE_SHAPE)
 
 
 def build_training_sample(dataset, config, image_id, anchors, augmentation=None,
