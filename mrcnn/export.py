@@ -146,7 +146,10 @@ class _Servable(object):
                        lambda: self._run_network(resized, metas, original_hw),
                        self._empty)
 
-    def _run_network(self, resized, metas, original_hw):
+    def network(self, resized, metas):
+        """The inference model's raw outputs (detections, mrcnn_class, ...,
+        rpn_bbox) for padded uint8 images [B, h, w, C] and their metas: the
+        inputs and outputs of detect()'s MaskRCNN._predict, bit for bit."""
         molded = mold_graph(resized, self.config)
         if self.fixed_anchors is not None:
             anchors = tf.constant(self.fixed_anchors)
@@ -154,7 +157,10 @@ class _Servable(object):
             shape = tf.shape(molded)
             anchors = anchors_graph(self.config, shape[1], shape[2])
         anchors = tf.tile(anchors[None], tf.stack([tf.shape(molded)[0], 1, 1]))
-        outputs = self.model([molded, metas, anchors], training=False)
+        return self.model([molded, metas, anchors], training=False)
+
+    def _run_network(self, resized, metas, original_hw):
+        outputs = self.network(resized, metas)
         detections, mrcnn_mask = outputs[0], outputs[3]
         result = unmold_detections_graph(detections, mrcnn_mask, metas)
         if self.full_masks:
