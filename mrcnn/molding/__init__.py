@@ -6,19 +6,13 @@ the same work inside the graph. Every step has both versions in one module,
 and tests/test_molding.py checks that each pair gives the same numbers
 (bit-exact) on the same inputs:
 
-===============================  ==========================  ===============================
-step                             NumPy                       TensorFlow
-===============================  ==========================  ===============================
-resize and pad (`.resize`)       `resize_image`              `resize_params_graph`,
-                                                             `resize_images_graph`
-mold pixels (`.resize`)          `mold_image`, `mold_inputs` `mold_graph`, `preprocess_graph`
-image meta (`.meta`)             `compose_image_meta`,       `compose_image_meta_graph`,
-                                 `parse_image_meta`          `parse_image_meta_graph`
-anchors (`.anchors`)             `pyramid_anchors`,          `anchors_graph`
-                                 `normalized_anchors`
-detections (`.detections`)       `unmold_detections`,        `unmold_detections_graph`,
-                                 `paste_masks`               `paste_masks_graph`
-===============================  ==========================  ===============================
+| step (module) | NumPy | TensorFlow |
+|---|---|---|
+| resize and pad (`resize`) | `resize_image` | `resize_params_graph`, `resize_images_graph` |
+| mold pixels, metas (`resize`) | `mold_image`, `mold_inputs` | `mold_graph`, `preprocess_graph` |
+| image meta (`meta`) | `compose_image_meta`, `parse_image_meta` | `compose_image_meta_graph`, `parse_image_meta_graph` |
+| anchors (`anchors`) | `pyramid_anchors`, `normalized_anchors` | `anchors_graph` |
+| detections (`detections`) | `unmold_detections`, `paste_masks` | `unmold_detections_graph`, `paste_masks_graph` |
 
 The image-meta layout is defined once, in `mrcnn.molding.meta`: read a meta
 only through its accessors (`meta_window`, `meta_image_shape`,

@@ -3,17 +3,14 @@ unmolding) what resizing did to it. Its layout is defined here and only here;
 everything else reads it through the accessors below, which take a NumPy
 array or a tensor, one meta [META] or a batch [..., META]:
 
-    ===================  =====  ==========================================
-    field                index  meaning
-    ===================  =====  ==========================================
-    image_id             0      the dataset's image id (0 in detect())
-    original_image_shape 1:4    (h, w, c) before resizing
-    image_shape          4:7    (h, w, c) of the molded (resized, padded) image
-    window               7:11   (y1, x1, y2, x2) of the image inside the
-                                padding, molded pixels, (y2, x2) exclusive
-    scale                11     the resize factor
-    active_class_ids     12:    1 per class of the image's source dataset
-    ===================  =====  ==========================================
+| field | index | accessor | meaning |
+|---|---|---|---|
+| image_id | 0 | `meta_image_id` | the dataset's image id (0 in detect()) |
+| original_image_shape | 1:4 | `meta_original_shape` | (h, w, c) before resizing |
+| image_shape | 4:7 | `meta_image_shape` | (h, w, c) of the molded (resized, padded) image |
+| window | 7:11 | `meta_window` | (y1, x1, y2, x2) of the image inside the padding, molded pixels, (y2, x2) exclusive |
+| scale | 11 | `meta_scale` | the resize factor |
+| active_class_ids | 12: | `meta_active_class_ids` | 1 per class of the image's source dataset |
 
 `compose_image_meta` (NumPy) and `compose_image_meta_graph` (TensorFlow) build
 it; `parse_image_meta` / `parse_image_meta_graph` unpack a batch into a dict.
