@@ -303,3 +303,19 @@ def test_config_imports_without_tensorflow():
     code = ("import sys, mrcnn.config as c; c.Config(); "
             "assert 'tensorflow' not in sys.modules, 'config imported TensorFlow'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_detect_names_the_image_whose_sides_are_not_divisible(tmp_path):
+    from mrcnn.model import MaskRCNN
+
+    class NoResize(TwinConfig):
+        IMAGE_RESIZE_MODE = "none"
+        TOP_DOWN_PYRAMID_SIZE = 16
+        FPN_CLASSIF_FC_LAYERS_SIZE = 16
+    model = MaskRCNN("inference", NoResize(), str(tmp_path))
+    images = [np.zeros((64, 128, 3), np.uint8), np.zeros((50, 128, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"image 1 of shape \(50, 128, 3\) becomes .* 'none': "
+                                         r"its sides \[50, 128\] must be divisible by 64 .*"
+                                         r"use 'square' or 'pad64'"):
+        model.detect(images)
+    assert len(model.detect(images[:1])) == 1
