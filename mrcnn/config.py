@@ -24,6 +24,9 @@ import sys
 
 import numpy as np
 
+from mrcnn.molding.divisor import BACKBONE_DIVISOR
+from mrcnn.molding.meta import image_meta_size
+
 # Attributes computed by Config.__init__ from the others.
 DERIVED_ATTRIBUTES = ("BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE")
 
@@ -260,8 +263,8 @@ class Config(object):
         else:
             self.IMAGE_SHAPE = np.array([self.IMAGE_MAX_DIM, self.IMAGE_MAX_DIM,
                                          self.IMAGE_CHANNEL_COUNT])
-        # Length of the image meta vector, see model.compose_image_meta().
-        self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
+        # Length of the image meta vector, see mrcnn.molding.meta.
+        self.IMAGE_META_SIZE = image_meta_size(self.NUM_CLASSES)
         self._derive_keypoint_attributes()
         self.validate(require_classes=type(self) is not Config)
 
@@ -359,18 +362,19 @@ class Config(object):
             fail("IMAGE_RESIZE_MODE", "must be one of {}".format(", ".join(RESIZE_MODES)))
         mode = self.IMAGE_RESIZE_MODE
         if mode == "square":
-            check_int("IMAGE_MAX_DIM", 64)
-            if self.IMAGE_MAX_DIM % 64:
-                fail("IMAGE_MAX_DIM", "must be a multiple of 64 in 'square' mode "
+            check_int("IMAGE_MAX_DIM", BACKBONE_DIVISOR)
+            if self.IMAGE_MAX_DIM % BACKBONE_DIVISOR:
+                fail("IMAGE_MAX_DIM", "must be a multiple of {} in 'square' mode "
                      "(the image is halved 6 times by the backbone and FPN), "
-                     "e.g. 256, 320, 384, 448, 512")
+                     "e.g. 256, 320, 384, 448, 512".format(BACKBONE_DIVISOR))
             if self.IMAGE_MIN_DIM and self.IMAGE_MIN_DIM > self.IMAGE_MAX_DIM:
                 fail("IMAGE_MIN_DIM", "must not exceed IMAGE_MAX_DIM ({})".format(
                     self.IMAGE_MAX_DIM))
         elif mode in ("crop", "pad64"):
-            check_int("IMAGE_MIN_DIM", 64)
-            if self.IMAGE_MIN_DIM % 64:
-                fail("IMAGE_MIN_DIM", "must be a multiple of 64 in '{}' mode".format(mode))
+            check_int("IMAGE_MIN_DIM", BACKBONE_DIVISOR)
+            if self.IMAGE_MIN_DIM % BACKBONE_DIVISOR:
+                fail("IMAGE_MIN_DIM", "must be a multiple of {} in '{}' mode".format(
+                    BACKBONE_DIVISOR, mode))
         if self.IMAGE_MIN_SCALE is not None and (not _is_real(self.IMAGE_MIN_SCALE)
                                                  or self.IMAGE_MIN_SCALE < 0):
             fail("IMAGE_MIN_SCALE", "must be a number >= 0 (or None)")

@@ -41,6 +41,7 @@ from mrcnn.heads import (build_fpn_mask_graph, build_rpn_model,  # noqa: F401
                          fpn_classifier_graph)
 from mrcnn.layers import (DetectionLayer, DetectionTargetLayer,  # noqa: F401
                           ProposalLayer, PyramidROIAlign)
+from mrcnn import molding
 # The model directory's file names, importable from here as before.
 from mrcnn.modeldir import (CLASS_NAMES_FILE, CONFIG_FILE, WEIGHTS_FILE,  # noqa: F401
                             read_class_names)
@@ -114,12 +115,8 @@ class MaskRCNN(object):
         config.MIXED_PRECISION's dtype policy when set."""
         with dist.precision_scope(config.MIXED_PRECISION), \
                 batch_norm_options(synchronized=config.SYNC_BATCH_NORM):
-            divisor = 64
-            h, w = config.IMAGE_SHAPE[:2]
-            if h % divisor or w % divisor:
-                raise ValueError("IMAGE_SHAPE {} must be divisible by 64 (the backbone halves "
-                                 "it 6 times); use e.g. 256, 320, 384, 448, 512".format(
-                                     list(config.IMAGE_SHAPE)))
+            molding.check_divisible(config.IMAGE_SHAPE[:2], "IMAGE_SHAPE",
+                                    hint="use e.g. 256, 320, 384, 448, 512")
             anchors = self.get_anchors(config.IMAGE_SHAPE) if mode == "training" else None
             return build_graph(mode, config, train_anchors=anchors)
 
@@ -334,18 +331,7 @@ class MaskRCNN(object):
         Returns molded_images [N, h, w, c], image_metas [N, meta], windows
         [N, (y1, x1, y2, x2)].
         """
-        molded_images, image_metas, windows = [], [], []
-        for image in images:
-            molded_image, window, scale, padding, crop = utils.resize_image(
-                image, min_dim=self.config.IMAGE_MIN_DIM, min_scale=self.config.IMAGE_MIN_SCALE,
-                max_dim=self.config.IMAGE_MAX_DIM, mode=self.config.IMAGE_RESIZE_MODE)
-            molded_image = mold_image(molded_image, self.config)
-            image_meta = compose_image_meta(0, image.shape, molded_image.shape, window, scale,
-                                            np.zeros([self.config.NUM_CLASSES], dtype=np.int32))
-            molded_images.append(molded_image)
-            windows.append(window)
-            image_metas.append(image_meta)
-        return np.stack(molded_images), np.stack(image_metas), np.stack(windows)
+        return molding.mold_inputs(images, self.config)
 
     def unmold_detections(self, detections, mrcnn_mask, original_image_shape,
                           image_shape, window):
@@ -430,12 +416,11 @@ class MaskRCNN(object):
                 log("image", image)
         molded = [self.mold_inputs([image]) for image in images]
         for i, (molded_image, _, _) in enumerate(molded):
-            if molded_image.shape[1] % 64 or molded_image.shape[2] % 64:
-                raise ValueError(
-                    "image {} of shape {} becomes {} with IMAGE_RESIZE_MODE = {!r}; the "
-                    "network needs sides divisible by 64: use 'square' or 'pad64', or "
-                    "resize the image".format(i, images[i].shape, molded_image.shape[1:],
-                                              self.config.IMAGE_RESIZE_MODE))
+            molding.check_divisible(
+                molded_image.shape[1:3],
+                "image {} of shape {} becomes {} with IMAGE_RESIZE_MODE = {!r}: its sides".format(
+                    i, images[i].shape, molded_image.shape[1:], self.config.IMAGE_RESIZE_MODE),
+                hint="use 'square' or 'pad64', or resize the image")
         if verbose:
             for molded_image, image_meta, _ in molded:
                 log("molded_images", molded_image)
@@ -457,16 +442,13 @@ class MaskRCNN(object):
     def get_anchors(self, image_shape):
         """Normalised anchors of an input of `image_shape` (cached); the pixel
         anchors of the last new shape are kept in self.anchors."""
-        backbone_shapes = compute_backbone_shapes(self.config, image_shape)
         if not hasattr(self, "_anchor_cache"):
             self._anchor_cache = {}
         key = tuple(int(v) for v in image_shape)
         if key not in self._anchor_cache:
-            a = utils.generate_pyramid_anchors(
-                self.config.RPN_ANCHOR_SCALES, self.config.RPN_ANCHOR_RATIOS,
-                backbone_shapes, self.config.BACKBONE_STRIDES, self.config.RPN_ANCHOR_STRIDE)
-            self.anchors = a
-            self._anchor_cache[key] = utils.norm_boxes(a, image_shape[:2])
+            self.anchors = molding.pyramid_anchors(self.config, image_shape)
+            self._anchor_cache[key] = molding.normalized_anchors(self.config, image_shape,
+                                                                 self.anchors)
         return self._anchor_cache[key]
 
     # ------------------------------------------------------------------

@@ -17,13 +17,19 @@ MAX_LOG_SCALE = float(np.log(1000.0 / 16))
 
 def apply_box_deltas_graph(boxes, deltas):
     """Apply deltas [..., (dy, dx, log(dh), log(dw))] to boxes [..., 4].
-    log(dh), log(dw) are capped at MAX_LOG_SCALE."""
+    log(dh), log(dw) are capped at MAX_LOG_SCALE.
+
+    The same float32 values eagerly and in any graph: each center is one
+    AddN, (0.5 * h + dy * h) + y1. Written as two chained adds,
+    (y1 + 0.5 * h) + dy * h, grappler's AddOpsRewrite collapses them into
+    that AddN only where the shapes are fully known, so a graph traced for
+    concrete shapes (detect()) and one with a dynamic batch or size (the
+    SavedModel, a retraced detect()) rounded the proposals differently.
+    """
     height = boxes[..., 2] - boxes[..., 0]
     width = boxes[..., 3] - boxes[..., 1]
-    center_y = boxes[..., 0] + 0.5 * height
-    center_x = boxes[..., 1] + 0.5 * width
-    center_y = center_y + deltas[..., 0] * height
-    center_x = center_x + deltas[..., 1] * width
+    center_y = tf.math.add_n([0.5 * height, deltas[..., 0] * height, boxes[..., 0]])
+    center_x = tf.math.add_n([0.5 * width, deltas[..., 1] * width, boxes[..., 1]])
     height = height * tf.exp(tf.minimum(deltas[..., 2], MAX_LOG_SCALE))
     width = width * tf.exp(tf.minimum(deltas[..., 3], MAX_LOG_SCALE))
     y1 = center_y - 0.5 * height

@@ -12,7 +12,6 @@ Conventions
 """
 
 import logging
-import random
 import warnings
 
 import numpy as np
@@ -250,90 +249,15 @@ def resize(image, output_shape, order=1, mode="constant", cval=0, clip=True,
 
 
 def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square"):
-    """Resize an image keeping its aspect ratio, and pad or crop it.
+    """Resize an image keeping its aspect ratio, and pad ("square", "pad64")
+    or crop ("crop") it; returns (image, window, scale, padding, crop).
 
-    min_dim: scale up (never down) so the short side is at least min_dim.
-    max_dim: in "square" mode, the long side is at most max_dim and the image
-        is padded to max_dim x max_dim.
-    min_scale: scale up by at least this factor (square mode may overrule).
-    mode: "none" (unchanged), "square", "pad64" (scale up if min_dim or
-        min_scale ask for it, then pad each side to a multiple of 64; a
-        given min_dim must be a multiple of 64) or "crop"
-        (scale up, then a random min_dim x min_dim crop; training only).
-
-    Returns:
-        image: the resized image, same dtype as the input.
-        window: (y1, x1, y2, x2) of the image inside the padded result,
-            (y2, x2) exclusive.
-        scale: the scale factor applied.
-        padding: [(top, bottom), (left, right), (0, 0)].
-        crop: (y, x, h, w) in "crop" mode, else None.
+    matterport's name for mrcnn.molding.resize_image, which lives beside its
+    TensorFlow twin (the export's in-graph resizing); see it for the details.
     """
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError("resize_image: expected an [height, width(, channels)] image, "
-                         "got shape {}".format(image.shape))
-    image_dtype = image.dtype
-    h, w = image.shape[:2]
-    window = (0, 0, h, w)
-    scale = 1
-    padding = [(0, 0), (0, 0), (0, 0)]
-    crop = None
-
-    if mode == "none":
-        return image, window, scale, padding, crop
-    if mode not in ("square", "pad64", "crop"):
-        raise ValueError("resize_image: mode {!r} not supported; use one of "
-                         "none, square, pad64, crop".format(mode))
-    if mode == "square" and not max_dim:
-        raise ValueError("resize_image: 'square' mode needs max_dim")
-    if mode == "crop" and not min_dim:
-        raise ValueError("resize_image: 'crop' mode needs min_dim")
-    if mode == "pad64" and min_dim and min_dim % 64 != 0:
-        raise ValueError("resize_image: min_dim={} must be a multiple of 64 in "
-                         "'pad64' mode".format(min_dim))
-
-    if min_dim:
-        # Scale up but not down.
-        scale = max(1, min_dim / min(h, w))
-    if min_scale and scale < min_scale:
-        scale = min_scale
-    if max_dim and mode == "square":
-        image_max = max(h, w)
-        if round(image_max * scale) > max_dim:
-            scale = max_dim / image_max
-
-    if scale != 1:
-        # At least one pixel (matterport produced an empty image for extreme
-        # aspect ratios).
-        image = resize(image, (max(round(h * scale), 1), max(round(w * scale), 1)),
-                       preserve_range=True)
-
-    if image.ndim == 2:
-        padding = padding[:2]
-    h, w = image.shape[:2]
-    if mode == "square":
-        top_pad = (max_dim - h) // 2
-        left_pad = (max_dim - w) // 2
-        padding[0] = (top_pad, max_dim - h - top_pad)
-        padding[1] = (left_pad, max_dim - w - left_pad)
-        image = np.pad(image, padding, mode="constant", constant_values=0)
-        window = (top_pad, left_pad, h + top_pad, w + left_pad)
-    elif mode == "pad64":
-        pad_h = (64 - h % 64) % 64
-        pad_w = (64 - w % 64) % 64
-        top_pad, left_pad = pad_h // 2, pad_w // 2
-        padding[0] = (top_pad, pad_h - top_pad)
-        padding[1] = (left_pad, pad_w - left_pad)
-        image = np.pad(image, padding, mode="constant", constant_values=0)
-        window = (top_pad, left_pad, h + top_pad, w + left_pad)
-    else:  # crop
-        y = random.randint(0, (h - min_dim))
-        x = random.randint(0, (w - min_dim))
-        crop = (y, x, min_dim, min_dim)
-        image = image[y:y + min_dim, x:x + min_dim]
-        window = (0, 0, min_dim, min_dim)
-    return image.astype(image_dtype), window, scale, padding, crop
+    from mrcnn.molding.resize import resize_image as _resize_image
+    return _resize_image(image, min_dim=min_dim, max_dim=max_dim, min_scale=min_scale,
+                         mode=mode)
 
 
 def resize_mask(mask, scale, padding, crop=None):

@@ -51,6 +51,23 @@ def test_apply_box_deltas_graph_batched():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(1, 2000, 4), (2, 777, 4)])
+def test_apply_box_deltas_graph_same_bits_eagerly_and_in_any_graph(shape):
+    """Grappler may not re-associate the center's sums: a graph traced for
+    fixed shapes (detect()) and one with dynamic shapes (the SavedModel) must
+    give the proposals detect() gets, to the last bit (issue #15 item 15)."""
+    rng = np.random.default_rng(1)
+    boxes = tf.constant(rng.uniform(0, 1, shape).astype(np.float32))
+    deltas = tf.constant(rng.normal(0, 0.1, shape).astype(np.float32))
+    eager = ops.apply_box_deltas_graph(boxes, deltas).numpy()
+    static = tf.function(ops.apply_box_deltas_graph)(boxes, deltas).numpy()
+    for spec in ([None, None, 4], [None, shape[1], 4]):
+        dynamic = tf.function(ops.apply_box_deltas_graph,
+                              input_signature=[tf.TensorSpec(spec)] * 2)(boxes, deltas).numpy()
+        np.testing.assert_array_equal(dynamic, static)
+    np.testing.assert_array_equal(eager, static)
+
+
 def test_box_refinement_graph_matches_numpy_and_inverts_apply():
     rng = np.random.default_rng(2)
     boxes = random_boxes(rng, 50)

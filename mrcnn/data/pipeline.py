@@ -27,7 +27,7 @@ from mrcnn import utils
 from mrcnn.data import keypoints as kp
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.images import to_model_image
-from mrcnn.molding import compose_image_meta, compute_backbone_shapes, mold_image
+from mrcnn.molding import compose_image_meta, mold_image, pyramid_anchors, resize_image
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         keypoints = load_keypoints(dataset, config, image_id, class_ids.shape[0])
         permutation = kp.flip_permutation(config.KEYPOINT_NAMES, config.KEYPOINT_FLIP_PAIRS)
     original_shape = image.shape
-    image, window, scale, padding, crop = utils.resize_image(
+    image, window, scale, padding, crop = resize_image(
         image,
         min_dim=config.IMAGE_MIN_DIM,
         min_scale=config.IMAGE_MIN_SCALE,
@@ -414,11 +414,9 @@ def _full_image_mask(mask, box, rois, config):
 
 
 def training_anchors(config):
-    """Pixel anchors of a training image of config.IMAGE_SHAPE."""
-    backbone_shapes = compute_backbone_shapes(config, config.IMAGE_SHAPE)
-    return utils.generate_pyramid_anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
-                                          backbone_shapes, config.BACKBONE_STRIDES,
-                                          config.RPN_ANCHOR_STRIDE)
+    """Pixel anchors of a training image of config.IMAGE_SHAPE
+    (mrcnn.molding.pyramid_anchors)."""
+    return pyramid_anchors(config, config.IMAGE_SHAPE)
 
 
 def build_training_sample(dataset, config, image_id, anchors, augmentation=None,

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrcnn.molding.meta import meta_image_shape, meta_window
 from mrcnn.ops import apply_box_deltas_graph, clip_boxes_graph, norm_boxes_graph
 
 
@@ -78,8 +79,8 @@ class DetectionLayer(keras.layers.Layer):
 
     def call(self, inputs):
         rois, mrcnn_class, mrcnn_bbox, image_meta = inputs
-        image_shape = image_meta[0, 4:6]
-        window = norm_boxes_graph(image_meta[:, 7:11], image_shape)
+        image_shape = meta_image_shape(image_meta)[0, :2]
+        window = norm_boxes_graph(meta_window(image_meta), image_shape)
         return refine_detections_graph(
             rois, mrcnn_class, mrcnn_bbox, window, self.bbox_std_dev, self.min_confidence,
             self.max_instances, self.nms_threshold)

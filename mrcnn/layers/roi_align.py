@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from mrcnn.molding.meta import meta_image_shape
+
 
 def roi_pyramid_level(boxes, image_shape):
     """FPN level (2..5) of each box: floor-free k = 4 + round(log2(sqrt(wh) / 224))
@@ -48,7 +50,7 @@ class PyramidROIAlign(keras.layers.Layer):
         boxes = tf.cast(inputs[0], tf.float32)
         image_meta = tf.cast(inputs[1], tf.float32)
         feature_maps = inputs[2:]
-        image_shape = image_meta[0, 4:6]
+        image_shape = meta_image_shape(image_meta)[0, :2]
         levels = roi_pyramid_level(boxes, image_shape)          # [B, N]
         batch = tf.shape(boxes)[0]
         num_boxes = tf.shape(boxes)[1]

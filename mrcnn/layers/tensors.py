@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn import losses as L
-from mrcnn.molding import parse_image_meta_graph
+from mrcnn.molding.meta import meta_active_class_ids
 from mrcnn.ops import norm_boxes_graph
 
 
@@ -63,7 +63,7 @@ class ActiveClassIds(Float32Layer):
     """image_meta [batch, IMAGE_META_SIZE] -> active_class_ids [batch, classes]."""
 
     def call(self, image_meta):
-        return parse_image_meta_graph(image_meta)["active_class_ids"]
+        return meta_active_class_ids(image_meta)
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
