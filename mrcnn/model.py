@@ -18,60 +18,38 @@ The pipeline, module by module: data (mrcnn.data) -> backbone/FPN
 
 import logging
 import os
-import re
-from collections import OrderedDict
 
-import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn import distribute as dist
-from mrcnn import modeldir
-from mrcnn import utils
+from mrcnn import modeldir, molding
 from mrcnn import weights as weight_io
+from mrcnn.config import Config
+from mrcnn.heads import build_roi_heads
+from mrcnn.modeling import build_graph, contracts, inspection
+from mrcnn.modeling.predict import check_images, detect_molded_batches
+from mrcnn.training import fit, set_trainable
+
+# matterport's mrcnn.model names, importable from here as before.
 from mrcnn.backbone import (BatchNorm, batch_norm_options, fpn_graph,  # noqa: F401
                             resnet_graph)
-from mrcnn.config import Config
-from mrcnn.data.keypoints import unmold_keypoints
 from mrcnn.data.pipeline import (build_detection_targets, build_rpn_targets,  # noqa: F401
                                  data_generator, generate_random_rois, load_image_gt,
                                  make_tf_dataset)
-from mrcnn.heads import (build_fpn_mask_graph, build_rpn_model,  # noqa: F401
-                         fpn_classifier_graph)
-from mrcnn.layers import (DetectionLayer, DetectionTargetLayer,  # noqa: F401
-                          ProposalLayer, PyramidROIAlign)
-from mrcnn import molding
-# The model directory's file names, importable from here as before.
-from mrcnn.modeldir import (CLASS_NAMES_FILE, CONFIG_FILE, WEIGHTS_FILE,  # noqa: F401
-                            read_class_names)
-from mrcnn.molding import (compose_image_meta, compute_backbone_shapes,  # noqa: F401
-                           mold_image, parse_image_meta, parse_image_meta_graph,
-                           unmold_detections, unmold_image)
-from mrcnn.modeling import build_graph, contracts, inspection
-from mrcnn.training import (LAYER_REGEX, EpochCheckpoint, Trainer,  # noqa: F401
-                            make_optimizer)
+from mrcnn.heads import build_fpn_mask_graph, build_rpn_model, fpn_classifier_graph  # noqa: F401
+from mrcnn.layers import (DetectionLayer, DetectionTargetLayer, ProposalLayer,  # noqa: F401
+                          PyramidROIAlign)
+from mrcnn.modeldir import CLASS_NAMES_FILE, CONFIG_FILE, WEIGHTS_FILE, read_class_names  # noqa
+from mrcnn.modeling.inspection import log  # noqa: F401
+from mrcnn.molding import (compose_image_meta, compute_backbone_shapes, mold_image,  # noqa
+                           parse_image_meta, parse_image_meta_graph, unmold_detections,
+                           unmold_image)
+from mrcnn.training import LAYER_REGEX, EpochCheckpoint, Trainer, make_optimizer  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
-
-def log(text, array=None):
-    """Print a message, with the shape, range and dtype of `array` if given."""
-    if array is not None:
-        array = np.asarray(array)
-        text = text.ljust(25)
-        text += "shape: {:20}  ".format(str(array.shape))
-        if array.size:
-            text += "min: {:10.5f}  max: {:10.5f}".format(array.min(), array.max())
-        else:
-            text += "min: {:10}  max: {:10}".format("", "")
-        text += "  {}".format(array.dtype)
-    print(text)
-
-
-############################################################
-#  MaskRCNN
-############################################################
 
 class MaskRCNN(object):
     """Mask R-CNN: builds the Keras model and runs training and detection.
@@ -104,6 +82,7 @@ class MaskRCNN(object):
         with dist.scope(strategy):
             self.keras_model = self.build(mode=mode, config=config)
         self._predict_fn = None
+        self._heads = None
         # Names by class id when known (from_directory reads them).
         self.class_names = None
 
@@ -190,11 +169,8 @@ class MaskRCNN(object):
 
     def get_imagenet_weights(self):
         """Download Keras' ImageNet ResNet-50 weights (no top); returns the path."""
-        url = ("https://github.com/fchollet/deep-learning-models/releases/download/v0.2/"
-               "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
-        return keras.utils.get_file("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                                    url, cache_subdir="models",
-                                    file_hash="a268eb855778b3df3c7506639542a6af")
+        from mrcnn.pretrained import imagenet_weights_path
+        return imagenet_weights_path()
 
     def set_log_dir(self, model_path=None):
         """Set the log directory and epoch counter; a checkpoint path of this
@@ -225,23 +201,8 @@ class MaskRCNN(object):
     def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
         """Make the layers whose names fully match `layer_regex` trainable
         and freeze the others (nested models are searched too)."""
-        if verbose > 0 and keras_model is None:
-            log("Selecting layers to train")
-        keras_model = keras_model or self.keras_model
-        for layer in keras_model.layers:
-            if isinstance(layer, keras.Model):
-                if verbose > 0:
-                    print("In model: ", layer.name)
-                self.set_trainable(layer_regex, keras_model=layer, indent=indent + 4,
-                                   verbose=verbose)
-                continue
-            if not layer.weights:
-                continue
-            trainable = bool(re.fullmatch(layer_regex, layer.name))
-            layer.trainable = trainable
-            if trainable and verbose > 1:
-                log("{}{:20}   ({})".format(" " * indent, layer.name,
-                                            layer.__class__.__name__))
+        set_trainable(keras_model or self.keras_model, layer_regex, indent=indent,
+                      verbose=verbose, top=keras_model is None)
 
     def use_strategy(self, strategy):
         """Rebuild the Keras model under `strategy`'s scope (its variables
@@ -290,37 +251,9 @@ class MaskRCNN(object):
             raise ValueError("Create the model in training mode to train it.")
         if strategy is not None:
             self.use_strategy(strategy)
-        layers = LAYER_REGEX.get(layers, layers)
-        train_ds = self._make_dataset(train_dataset, shuffle=True, augmentation=augmentation,
-                                      no_augmentation_sources=no_augmentation_sources)
-        val_ds = None
-        if val_dataset is not None and self.config.VALIDATION_STEPS:
-            val_ds = self._make_dataset(val_dataset, shuffle=True)
-        chief = dist.is_chief(self.strategy)
-        callbacks = []
-        if chief:
-            self._create_log_dir()
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
-                                                         write_graph=False))
-        callbacks.append(EpochCheckpoint(self.keras_model, self.checkpoint_path, self.config,
-                                         chief=chief))
-        callbacks += list(custom_callbacks or [])
-        if verbose:
-            log("\nStarting at epoch {}. LR={}\n".format(self.epoch, learning_rate))
-            log("Checkpoint Path: {}".format(self.checkpoint_path))
-        self.set_trainable(layers, verbose=verbose)
-        with dist.scope(self.strategy):
-            trainer = Trainer(self.keras_model, self.config)
-            trainer.compile(optimizer=make_optimizer(self.config, learning_rate,
-                                                     replicas=dist.replicas(self.strategy)),
-                            jit_compile=bool(self.config.XLA))
-        history = trainer.fit(train_ds, initial_epoch=self.epoch, epochs=epochs,
-                              steps_per_epoch=self.config.STEPS_PER_EPOCH,
-                              callbacks=callbacks, validation_data=val_ds, shuffle=False,
-                              validation_steps=self.config.VALIDATION_STEPS if val_ds else None,
-                              verbose=verbose)
-        self.epoch = max(self.epoch, epochs)
-        return history
+        return fit(self, train_dataset, val_dataset, learning_rate, epochs, layers,
+                   augmentation=augmentation, custom_callbacks=custom_callbacks,
+                   no_augmentation_sources=no_augmentation_sources, verbose=verbose)
 
     # ------------------------------------------------------------------
     # Inference
@@ -339,20 +272,6 @@ class MaskRCNN(object):
         return unmold_detections(detections, mrcnn_mask, original_image_shape,
                                  image_shape, window)
 
-    def _check_images(self, images):
-        """Validate detect()'s images and convert each with
-        mrcnn.data.images.to_model_image to uint8 [H, W, IMAGE_CHANNEL_COUNT]
-        (gray/RGBA -> RGB, 16-bit -> x // 257, float [0, 1] or [0, 255],
-        NaN/inf and empty images refused; 8-bit RGB passes unchanged)."""
-        from mrcnn.data.images import to_model_image
-
-        if isinstance(images, np.ndarray) and images.ndim in (2, 3) and not (
-                images.ndim == 3 and images.shape[-1] > 4):
-            raise ValueError("detect() takes a list of images; wrap a single image in a list")
-        channels = int(self.config.IMAGE_CHANNEL_COUNT)
-        return [to_model_image(image, channels, name="image {}".format(i))
-                for i, image in enumerate(images)]
-
     def _predict(self, molded_images, image_metas, anchors):
         if self._predict_fn is None:
             model = self.keras_model
@@ -367,32 +286,11 @@ class MaskRCNN(object):
         return contracts.by_name(self.keras_model, [o.numpy() for o in outputs])
 
     def _detect_molded_batches(self, molded_images, image_metas, original_shapes, windows):
-        """Run the network on molded images (grouped by shape, BATCH_SIZE at a
-        time) and unmold each image's detections."""
-        results = [None] * len(molded_images)
-        groups = OrderedDict()
-        for i, image in enumerate(molded_images):
-            groups.setdefault(image.shape, []).append(i)
-        step = self.config.BATCH_SIZE
-        for shape, indices in groups.items():
-            anchors = self.get_anchors(shape)
-            for start in range(0, len(indices), step):
-                chunk = indices[start:start + step]
-                outputs = self._predict(
-                    np.stack([molded_images[i] for i in chunk]),
-                    np.stack([image_metas[i] for i in chunk]),
-                    np.broadcast_to(anchors, (len(chunk),) + anchors.shape))
-                detections, mrcnn_mask = outputs["detections"], outputs["mrcnn_mask"]
-                for j, i in enumerate(chunk):
-                    rois, class_ids, scores, masks = unmold_detections(
-                        detections[j], mrcnn_mask[j], original_shapes[i], shape, windows[i])
-                    results[i] = {"rois": rois, "class_ids": class_ids, "scores": scores,
-                                  "masks": masks}
-                    if "mrcnn_keypoints" in outputs:  # the keypoint head
-                        results[i]["keypoints"] = unmold_keypoints(
-                            detections[j], outputs["mrcnn_keypoints"][j], original_shapes[i],
-                            shape, windows[i])
-        return results
+        if self._heads is None:
+            self._heads = build_roi_heads(self.config)
+        return detect_molded_batches(self._predict, self.get_anchors, self._heads,
+                                     self.config.BATCH_SIZE, molded_images, image_metas,
+                                     original_shapes, windows)
 
     def detect(self, images, verbose=0):
         """Detect instances in a list of images (any number, any sizes;
@@ -409,7 +307,7 @@ class MaskRCNN(object):
         """
         if self.mode != "inference":
             raise ValueError("Create the model in inference mode to detect.")
-        images = self._check_images(images)
+        images = check_images(images, self.config)
         if verbose:
             log("Processing {} images".format(len(images)))
             for image in images:

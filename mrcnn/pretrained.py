@@ -174,6 +174,19 @@ def check_weight_file(path):
         raise ValueError("the download is an HDF5 file without Keras layer weights")
 
 
+IMAGENET_WEIGHTS_URL = ("https://github.com/fchollet/deep-learning-models/releases/download/v0.2/"
+                        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
+
+
+def imagenet_weights_path():
+    """Keras' ImageNet ResNet-50 weights (no top), downloaded once into
+    Keras' cache (MD5-checked); returns the path."""
+    import keras
+    return keras.utils.get_file(IMAGENET_WEIGHTS_URL.rsplit("/", 1)[1], IMAGENET_WEIGHTS_URL,
+                                cache_subdir="models",
+                                file_hash="a268eb855778b3df3c7506639542a6af")
+
+
 def resolve_weights(model, spec, coco_path=None):
     """The weight file meant by a samples' --weights/--model value: "coco"
     (matterport's COCO weights at `coco_path`, default the cache's,

@@ -1,11 +1,13 @@
-"""Training machinery of MaskRCNN.train: the optimizer, the train step
-(weighted losses + weight decay) and the per-epoch checkpoint.
+"""Training machinery of MaskRCNN.train: the layer selection, the
+optimizer, the train step (weighted losses + weight decay), the per-epoch
+checkpoint, and `fit`, which runs them.
 
 The training graph itself (mrcnn.model.MaskRCNN.build(mode="training"))
 outputs the five losses; `Trainer` wraps it for `keras.Model.fit`.
 """
 
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -15,6 +17,7 @@ from mrcnn import weights as weight_io
 from mrcnn.heads import build_roi_heads
 from mrcnn.modeldir import CONFIG_FILE  # noqa: F401  (importable from here as before)
 from mrcnn.modeling import contracts
+from mrcnn.modeling.inspection import log
 from mrcnn.modeling.rpn import RPN_LOSSES
 
 # Layer presets of MaskRCNN.train(layers=...): regexes of layer names.
@@ -226,3 +229,62 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.config.save(os.path.join(os.path.dirname(path), CONFIG_FILE))
         except ValueError:  # e.g. a callable BACKBONE: the weights are still saved
             pass
+
+
+def set_trainable(keras_model, layer_regex, indent=0, verbose=1, top=True):
+    """Make the layers of keras_model whose names fully match `layer_regex`
+    trainable and freeze the others (nested models are searched too)."""
+    if verbose > 0 and top:
+        log("Selecting layers to train")
+    for layer in keras_model.layers:
+        if isinstance(layer, keras.Model):
+            if verbose > 0:
+                print("In model: ", layer.name)
+            set_trainable(layer, layer_regex, indent=indent + 4, verbose=verbose, top=False)
+            continue
+        if not layer.weights:
+            continue
+        trainable = bool(re.fullmatch(layer_regex, layer.name))
+        layer.trainable = trainable
+        if trainable and verbose > 1:
+            log("{}{:20}   ({})".format(" " * indent, layer.name, layer.__class__.__name__))
+
+
+def fit(model, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
+        custom_callbacks=None, no_augmentation_sources=None, verbose=1):
+    """MaskRCNN.train's work on a training-mode `model` (see its arguments):
+    the datasets (distributed over model.strategy), TensorBoard and the
+    checkpoints in model.log_dir, the layer selection, Trainer.fit from
+    model.epoch to `epochs`. Returns the Keras History."""
+    config = model.config
+    layers = LAYER_REGEX.get(layers, layers)
+    train_ds = model._make_dataset(train_dataset, shuffle=True, augmentation=augmentation,
+                                   no_augmentation_sources=no_augmentation_sources)
+    val_ds = None
+    if val_dataset is not None and config.VALIDATION_STEPS:
+        val_ds = model._make_dataset(val_dataset, shuffle=True)
+    chief = dist.is_chief(model.strategy)
+    callbacks = []
+    if chief:
+        model._create_log_dir()
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=model.log_dir, histogram_freq=0,
+                                                     write_graph=False))
+    callbacks.append(EpochCheckpoint(model.keras_model, model.checkpoint_path, config,
+                                     chief=chief))
+    callbacks += list(custom_callbacks or [])
+    if verbose:
+        log("\nStarting at epoch {}. LR={}\n".format(model.epoch, learning_rate))
+        log("Checkpoint Path: {}".format(model.checkpoint_path))
+    model.set_trainable(layers, verbose=verbose)
+    with dist.scope(model.strategy):
+        trainer = Trainer(model.keras_model, config)
+        trainer.compile(optimizer=make_optimizer(config, learning_rate,
+                                                 replicas=dist.replicas(model.strategy)),
+                        jit_compile=bool(config.XLA))
+    history = trainer.fit(train_ds, initial_epoch=model.epoch, epochs=epochs,
+                          steps_per_epoch=config.STEPS_PER_EPOCH,
+                          callbacks=callbacks, validation_data=val_ds, shuffle=False,
+                          validation_steps=config.VALIDATION_STEPS if val_ds else None,
+                          verbose=verbose)
+    model.epoch = max(model.epoch, epochs)
+    return history

@@ -30,6 +30,7 @@ import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn import losses
+from mrcnn.data.keypoints import unmold_keypoints
 from mrcnn.heads.base import RoIHead, register_head
 from mrcnn.layers import DetectionTargetLayer, PyramidROIAlign
 from mrcnn.layers.rois import FoldRois, GatherRows, ScatterRows, SelectPositives, UnfoldRois, ValidRows
@@ -249,6 +250,12 @@ class KeypointHead(RoIHead):
         if not config.KEYPOINT_NAMES:
             raise ValueError("config.ROI_HEADS has 'keypoint' but config.KEYPOINT_NAMES is "
                              "empty")
+
+    def unmold(self, outputs, original_image_shape, image_shape, window):
+        """detect()'s "keypoints": float32 [N, K, (x, y, score)] in original
+        image pixels."""
+        return {"keypoints": unmold_keypoints(outputs["detections"], outputs["mrcnn_keypoints"],
+                                              original_image_shape, image_shape, window)}
 
     def _classes(self):
         return dict(keypoint_classes=self.config.keypoint_class_ids(),

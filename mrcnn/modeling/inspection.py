@@ -1,12 +1,27 @@
 """Looking inside the graph: intermediate tensors of the inference model
 (`MaskRCNN.run_graph`, `MaskRCNN.ancestor`), with the per-RoI heads' layers
-seen as [batch, rois, ...] as in matterport."""
+seen as [batch, rois, ...] as in matterport; and matterport's `log`
+(`mrcnn.model.log`)."""
 
 import re
 from collections import OrderedDict
 
 import keras
 import numpy as np
+
+
+def log(text, array=None):
+    """Print a message, with the shape, range and dtype of `array` if given."""
+    if array is not None:
+        array = np.asarray(array)
+        text = text.ljust(25)
+        text += "shape: {:20}  ".format(str(array.shape))
+        if array.size:
+            text += "min: {:10.5f}  max: {:10.5f}".format(array.min(), array.max())
+        else:
+            text += "min: {:10}  max: {:10}".format("", "")
+        text += "  {}".format(array.dtype)
+    print(text)
 
 
 def ancestor(tensor, name):
