@@ -11,22 +11,13 @@ panoptic format.
     results["All"]["pq"], results["Things"]["rq"], results["per_class"][17]["sq"]
 
 Every name is importable from `mrcnn.panoptic`; each lives in one module:
+`format` (the COCO panoptic format: segment ids <-> RGB, reading PNGs,
+checking the JSON), `fusion` (`fuse`), `pq` (`pq_compute` and its parts) and
+`writer` (`PanopticWriter`).
 
-| module | what | names |
-|---|---|---|
-| `format` | the COCO panoptic format: ids, PNGs, JSON checks | `VOID`, `OFFSET`, `PanopticError`, `rgb2id`, `id2rgb`, `read_panoptic_png`, `segment_bbox`, `parse_categories`, `parse_annotation`, `check_segments` |
-| `fusion` | instances + semantic map -> panoptic map | `fuse` |
-| `pq` | panoptic quality | `pq_compute`, `pq_image_stats`, `pq_average`, `format_pq_table` |
-| `writer` | writing COCO panoptic files | `PanopticWriter`, `write_panoptic_png`, `write_json`, `png_name` |
-
-The COCO panoptic format
-------------------------
-One JSON file and one RGB PNG per image. A pixel's segment id is
-``R + 256 * G + 256**2 * B`` (`rgb2id`); 0 is void (unlabelled). The JSON's
-``annotations`` list has per image ``image_id``, ``file_name`` (the PNG) and
-``segments_info``: ``id``, ``category_id``, ``iscrowd``, ``area``, ``bbox``;
-``categories`` have ``id``, ``name`` and ``isthing`` (1 for countable
-objects, 0 for amorphous "stuff").
+The COCO panoptic format (one JSON file and one RGB PNG per image, segment
+id = ``R + 256 * G + 256**2 * B``, 0 void) is described in
+`mrcnn.panoptic.format`.
 
 Fusion (`fuse`) follows the heuristic of the panoptic segmentation paper as
 cocodataset's panopticapi implements it
