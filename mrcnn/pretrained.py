@@ -118,24 +118,10 @@ def check_coco_weights(path):
     (ResNet-101 backbone, FPN, RPN, heads; `coco_weighted_layers`) and the
     81-class head shapes (COCO_WEIGHT_SHAPES). Only the layout is read,
     not the 246 MB of values."""
-    import h5py
-    import numpy as np
+    from mrcnn.weights import open_layer_group, stored_layer_names, stored_weight_names
 
-    def _str_list(attr):  # str (tf_keras) or bytes (Keras 2.1) attributes
-        return [v.decode("utf8") if isinstance(v, bytes) else str(v)
-                for v in np.asarray(attr).reshape(-1)]
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError("{} is not an HDF5 weight file ({})".format(path, e)) from None
-    with f:
-        group = f
-        if "layer_names" not in group.attrs and "model_weights" in group:
-            group = group["model_weights"]
-        if "layer_names" not in group.attrs:
-            raise ValueError("{} is an HDF5 file without Keras layer weights (no "
-                             "'layer_names' attribute)".format(path))
-        present = set(_str_list(group.attrs["layer_names"]))
+    with open_layer_group(path) as group:
+        present = set(stored_layer_names(group))
         expected = coco_weighted_layers()
         missing = [n for n in expected if n not in present or n not in group]
         if missing:
@@ -148,7 +134,7 @@ def check_coco_weights(path):
                     and "res4g_branch2a" not in present else ""))
         for name, count in expected.items():
             g = group[name]
-            weight_names = _str_list(g.attrs["weight_names"]) if "weight_names" in g.attrs else []
+            weight_names = stored_weight_names(g)
             if len(weight_names) != count:
                 raise ValueError("{} is not matterport's COCO weight file: layer {} has {} "
                                  "weights, expected {}".format(path, name, len(weight_names),

@@ -10,11 +10,11 @@ read. Files written here use the same layout, so matterport-era tools and
 this package read each other's files.
 """
 
+import contextlib
 import logging
 import os
 
 import h5py
-import keras
 import numpy as np
 
 from mrcnn import fileio
@@ -50,27 +50,49 @@ def _variable_name(layer_name, variable, nested):
     return "{}/{}:0".format(layer_name, parts[-1])
 
 
-def read_weight_file(filepath):
-    """Read a weight file into {layer name: [(weight name, array), ...]}.
-    Errors name the file."""
-    if not os.path.exists(filepath):
-        raise FileNotFoundError("weight file not found: {}".format(filepath))
+@contextlib.contextmanager
+def open_layer_group(filepath):
+    """Open a Keras HDF5 weight file and yield the group holding its layers
+    (the root, or ``model_weights`` of a whole-model file). ValueError
+    naming the file when it is not HDF5 or has no ``layer_names``. Reads no
+    weight values; needs h5py only (not Keras)."""
     try:
         f = h5py.File(filepath, mode="r")
     except OSError as e:
-        raise ValueError("{} is not a readable HDF5 weight file: {}".format(filepath, e)) from None
+        raise ValueError("{} is not a readable HDF5 weight file ({})".format(filepath, e)) \
+            from None
     with f:
         group = f
         if "layer_names" not in group.attrs and "model_weights" in group:
             group = group["model_weights"]
         if "layer_names" not in group.attrs:
-            raise ValueError("{}: no 'layer_names' attribute; not a Keras HDF5 weight "
-                             "file".format(filepath))
+            raise ValueError("{} is an HDF5 file without Keras layer weights (no "
+                             "'layer_names' attribute)".format(filepath))
+        yield group
+
+
+def stored_layer_names(group):
+    """The ``layer_names`` of an `open_layer_group` group, as str."""
+    return _str_list(group.attrs["layer_names"])
+
+
+def stored_weight_names(layer_group):
+    """The ``weight_names`` of one layer's group, as str ([] when absent)."""
+    if "weight_names" not in layer_group.attrs:
+        return []
+    return _str_list(layer_group.attrs["weight_names"])
+
+
+def read_weight_file(filepath):
+    """Read a weight file into {layer name: [(weight name, array), ...]}.
+    Errors name the file."""
+    if not os.path.exists(filepath):
+        raise FileNotFoundError("weight file not found: {}".format(filepath))
+    with open_layer_group(filepath) as group:
         layers = {}
-        for name in _str_list(group.attrs["layer_names"]):
+        for name in stored_layer_names(group):
             g = group[name]
-            weight_names = _str_list(g.attrs["weight_names"]) if "weight_names" in g.attrs else []
-            layers[name] = [(w, np.asarray(g[w])) for w in weight_names]
+            layers[name] = [(w, np.asarray(g[w])) for w in stored_weight_names(g)]
         return layers
 
 
@@ -198,6 +220,8 @@ def load_weights(model, filepath, by_name=False, exclude=None, adapt_input_chann
         logger.warning("%s: loaded %d of the model's %d weighted layers; %d are not in the "
                        "file and keep their values: %s%s", filepath, len(plan), total,
                        len(missing), ", ".join(missing[:10]), " ..." if len(missing) > 10 else "")
+    import keras
+
     for _, variables, saved in plan:
         for variable, (_, array) in zip(variables, saved):
             variable.assign(array.astype(keras.backend.standardize_dtype(variable.dtype)))
@@ -208,6 +232,8 @@ def save_weights(model, filepath):
     """Write the model's weights in matterport's HDF5 layout, atomically
     (temporary file in the same directory, fsynced, then renamed; see
     mrcnn.fileio.atomic_path)."""
+    import keras
+
     # h5py creates the file with the usual 0666 & ~umask; "w-" never overwrites.
     with fileio.atomic_path(filepath, prefix=".weights-", suffix=".h5.tmp") as tmp:
         with h5py.File(tmp, "w-") as f:

@@ -182,35 +182,6 @@ def test_class_subset_skip_empty_and_default_image_dir(tmp_path):
         _load(json_path, None, class_ids=[5])
 
 
-def test_three_point_rule_and_clipping_warnings(tmp_path, export):
-    json_path, image_dir, data = export
-    data["annotations"][0]["segmentation"].append([1, 1, 5, 5])  # 2 points: dropped part
-    data["annotations"].append({"id": 99, "image_id": 103, "category_id": 3, "iscrowd": 0,
-                                "segmentation": [[3, 3, 9, 9]]})  # nothing left: dropped
-    data["annotations"].append({"id": 100, "image_id": 103, "category_id": 3, "iscrowd": 0,
-                                "segmentation": [], "bbox": [50, 40, 30, 10]})  # box only
-    path = str(tmp_path / "edited.json")
-    with open(path, "w") as f:
-        json.dump(data, f)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = load_coco_json(path, image_dir)
-    text = "\n".join(str(w.message) for w in caught)
-    assert "2 polygons with fewer than 3 points skipped (first: annotation 1)" in text
-    assert "1 annotations without a valid polygon skipped (first: annotation 99)" in text
-    assert "1 boxes reaching outside the image clipped (first: annotation 100)" in text
-    assert "used their bbox as mask" in text
-    from pycocotools import mask as mask_util
-    first = mask_util.decode(mask_util.merge(mask_util.frPyObjects(
-        data["annotations"][0]["segmentation"][:1], 96, 128))).astype(bool)
-    np.testing.assert_array_equal(dataset.load_mask(0)[0][..., 0], first)
-    masks, class_ids = dataset.load_mask(2)
-    expected = np.zeros((64, 64), bool)
-    expected[40:50, 50:64] = True  # clipped at the right border
-    assert list(class_ids) == [1]
-    np.testing.assert_array_equal(masks[..., 0], expected)
-
-
 def _write(tmp_path, text, name="bad.json"):
     path = tmp_path / name
     path.write_text(text)
@@ -235,6 +206,28 @@ def test_corrupt_and_truncated_json_name_file_line_and_column(tmp_path, export):
         load_coco_json(str(tmp_path / "nothere.json"), image_dir)
     with pytest.raises(AnnotationError, match="no 'images' list"):
         load_coco_json(_write(tmp_path, '{"annotations": []}'), image_dir)
+
+
+def test_top_level_errors_name_the_file_and_the_format(tmp_path, export):
+    """COCO and COCO panoptic files share one check of their top-level lists
+    (annotations.list_field); each message names the file and its format."""
+    from mrcnn.panoptic import PanopticError, pq_compute
+    _, image_dir, _ = export
+    cases = [("[1, 2]", r"list\.json: the top level is a list; a COCO-format file is an object "
+                        r"with 'images', 'annotations' and 'categories'"),
+             ('{"images": [], "info": {}}', r"list\.json: no 'categories' list; is it a "
+                                            r"COCO-format file\? \(top-level keys: images, info\)"),
+             ('{"images": {}, "categories": []}', r"list\.json: 'images' is a dict, expected a "
+                                                  r"list")]
+    for text, message in cases:
+        with pytest.raises(AnnotationError, match=message):
+            load_coco_json(_write(tmp_path, text, "list.json"), image_dir)
+    gt = _write(tmp_path, '"gt"', "gt.json")
+    (tmp_path / "gt").mkdir()
+    with pytest.raises(PanopticError, match=r"gt\.json: the top level is a str; a COCO panoptic "
+                                            r"file is an object with 'annotations' \(and "
+                                            r"'categories'\)"):
+        pq_compute(gt, gt)
 
 
 def test_annotation_errors_name_the_annotation(tmp_path, export):
@@ -527,107 +520,6 @@ def test_datumaro_and_ms_coco_subset_image_folders(tmp_path):
         os.rename(os.path.join(image_dir, name), str(flat / "images" / name))
     assert os.path.dirname(_load(json_path, None).image_info[0]["path"]) == str(
         flat / "images")
-
-
-_HUGE_POLYGONS = r'''
-import json, sys
-import numpy as np
-from mrcnn.data.coco import load_coco_json
-json_path = sys.argv[1]
-import warnings
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    dataset = load_coco_json(json_path)
-masks, class_ids = dataset.load_mask(0)
-print(json.dumps({"sums": masks.sum(axis=(0, 1)).tolist(),
-                  "edge_rows": [int(np.flatnonzero(masks[:, c, 3])[0]) for c in (0, 32, 63)],
-                  "warnings": [str(w.message) for w in caught]}))
-'''
-
-
-def test_huge_polygon_coordinates_neither_crash_nor_hang(tmp_path):
-    """Coordinates of 1e8-1e300 (pycocotools hangs from ~1e8 and crashes the
-    interpreter from ~1e9) are clipped to the image keeping the shape's
-    pixels inside it. Run in a child process: a crash must fail the test,
-    not end the test run."""
-    import subprocess
-    import sys
-
-    (tmp_path / "images").mkdir()
-    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(str(tmp_path / "images" / "a.png"))
-    big = [
-        [-1e9, -1e9, 1e9, -1e9, 0, 1e9],      # covers the whole image
-        [5, 5, 1e9, 5, 5, 1e9],               # within the image: x >= 5, y >= 5
-        [-1e300, 10, 30, 10, 30, 1e300],      # beyond any int: x <= 30, y >= 10
-        # A top edge from (-1e9, 10) to (1e6, 20): it crosses the image at
-        # y = 19.9. Clamping the vertices to a box would move it to y ~ 15
-        # (the clamped end sits at y 10 just left of the image).
-        [-1e9, 10, 1e6, 20, 1e6, 1e6, -1e9, 1e6],
-        [10, 10, 30, 10, 20, 1e8],            # 1e8 alone: minutes in pycocotools
-    ]
-    data = {"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
-            "categories": [{"id": 1, "name": "x"}],
-            "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
-                             "segmentation": [p]} for i, p in enumerate(big)]}
-    os.makedirs(str(tmp_path / "annotations"))
-    path = str(tmp_path / "annotations" / "big.json")
-    with open(path, "w") as f:
-        json.dump(data, f)
-    import mrcnn
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(  # the mrcnn under test
-        [os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__))),
-         os.environ.get("PYTHONPATH", "")]))
-    child = subprocess.run([sys.executable, "-c", _HUGE_POLYGONS, path], capture_output=True,
-                           text=True, timeout=120, env=env)
-    assert child.returncode == 0, child.stderr[-2000:]
-    out = json.loads(child.stdout.splitlines()[-1])
-    assert out["sums"][0] == 48 * 64
-    assert out["sums"][1] == (64 - 5) * (48 - 5)
-    assert out["sums"][2] == 30 * (48 - 10)
-    assert out["edge_rows"] == [20, 20, 20] and out["sums"][3] == 28 * 64
-    assert out["sums"][4] > 0
-    assert any("5 polygons reaching outside the image clipped" in w for w in out["warnings"])
-
-
-def test_polygons_within_the_margin_are_pycocotools_exactly():
-    """Clipping only touches polygons reaching far out: anything drawn past
-    the border by hand rasterises exactly as pycocotools does."""
-    from pycocotools import mask as mask_util
-
-    from mrcnn.data.annotations import clip_polygon, polygons_to_mask
-    rng = np.random.RandomState(3)
-    for _ in range(200):
-        h, w = rng.randint(8, 50, 2)
-        n = rng.randint(3, 9)
-        points = np.stack([rng.uniform(-3 * w, 4 * w, n), rng.uniform(-3 * h, 4 * h, n)], 1)
-        flat = points.ravel().tolist()
-        expected = mask_util.decode(mask_util.frPyObjects([flat], h, w))[..., 0]
-        np.testing.assert_array_equal(polygons_to_mask([flat], h, w), expected.astype(bool))
-        np.testing.assert_array_equal(clip_polygon(flat, h, w), points.ravel())
-
-
-def test_clip_polygon_keeps_the_inside_of_any_polygon():
-    """Sutherland-Hodgman against the box: what lies inside the box is the
-    same point set, for concave and self-intersecting polygons too (checked
-    by an even-odd point test at many points of the box)."""
-    from matplotlib.path import Path
-
-    from mrcnn.data.annotations import clip_polygon
-    rng = np.random.RandomState(4)
-    h, w, margin = 20, 30, 5
-    probe = np.stack([rng.uniform(-margin, w + margin, 4000),
-                      rng.uniform(-margin, h + margin, 4000)], 1)
-    for _ in range(100):
-        points = rng.uniform(-200, 200, (rng.randint(3, 8), 2))
-        clipped = clip_polygon(points.ravel(), h, w, margin=margin).reshape(-1, 2)
-        assert np.all(clipped >= -margin - 1e-9)
-        assert np.all(clipped[:, 0] <= w + margin + 1e-9)
-        assert np.all(clipped[:, 1] <= h + margin + 1e-9)
-        inside = Path(points).contains_points(probe)
-        kept = Path(clipped).contains_points(probe) if len(clipped) >= 3 else \
-            np.zeros(len(probe), bool)
-        # Points within 1e-6 of an edge may go either way.
-        assert np.mean(inside != kept) < 0.002
 
 
 def test_strings_bombs_and_sizes_are_named_errors(tmp_path):

@@ -90,6 +90,42 @@ def test_check_weight_file(tmp_path):
         pretrained.check_weight_file(str(html))
 
 
+def test_check_coco_weights_reads_the_layout_as_the_weight_loader_does(tmp_path):
+    """check_coco_weights and weights.read_weight_file open a file with one
+    helper (weights.open_layer_group): the same errors, naming the file,
+    and the same two layouts (root or model_weights); Keras is not loaded."""
+    import subprocess
+    import sys
+    html = tmp_path / "page.h5"
+    html.write_text("<html>rate limited</html>")
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f.create_group("model_weights")
+    for path, message in ((html, "is not a readable HDF5 weight file"),
+                          (plain, "is an HDF5 file without Keras layer weights")):
+        for check in (pretrained.check_coco_weights, weight_io.read_weight_file):
+            with pytest.raises(ValueError) as info:
+                check(str(path))
+            assert str(info.value).startswith(str(path) + " " + message), info.value
+    # A whole-model file (layers under model_weights): its layers are read.
+    nested = tmp_path / "nested.h5"
+    with h5py.File(nested, "w") as f:
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"conv1"]
+        g.create_group("conv1").attrs["weight_names"] = [b"conv1/kernel:0"]
+        g["conv1"].create_dataset("conv1/kernel:0", data=np.zeros((7, 7, 3, 64), np.float32))
+    assert [w for w, _ in weight_io.read_weight_file(str(nested))["conv1"]] == ["conv1/kernel:0"]
+    with pytest.raises(ValueError, match=r"nested.h5 is not matterport's COCO weight file: "
+                                         r"\d+ of its \d+ weighted layers are missing"):
+        pretrained.check_coco_weights(str(nested))
+    code = ("import sys, mrcnn.pretrained as p\n"
+            "try:\n    p.check_coco_weights(sys.argv[1])\nexcept ValueError:\n    pass\n"
+            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(nested)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A 5-class model whose weights stand in for the COCO file, and a

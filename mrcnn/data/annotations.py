@@ -361,6 +361,30 @@ def _require(entry, key, where, path, kinds=None):
     return value
 
 
+def list_field(data, key, path, kind, contents, error=AnnotationError):
+    """``data[key]`` of a parsed JSON file whose top level must be an object
+    holding a list at `key`. The messages name the file `path` and the
+    format: `kind` (e.g. "COCO-format file") and `contents`, what its top
+    level holds (e.g. "'images', 'annotations' and 'categories'"). `error`
+    is the AnnotationError subclass raised."""
+    if not isinstance(data, dict):
+        raise error("{}: the top level is a {}; a {} is an object with {}".format(
+            path, type(data).__name__, kind, contents))
+    if key not in data:
+        raise error("{}: no {!r} list; is it a {}? (top-level keys: {})".format(
+            path, key, kind, ", ".join(sorted(data)) or "none"))
+    if not isinstance(data[key], list):
+        raise error("{}: {!r} is a {}, expected a list".format(
+            path, key, type(data[key]).__name__))
+    return data[key]
+
+
+def short_repr(value, limit=60):
+    """``repr(value)``, cut to `limit` characters (with "...") for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def check_pixel_count(height, width, where):
     """Refuse an image size over PIL's decompression-bomb limit: masks of
     that size could not even be allocated (a typo or a damaged file).

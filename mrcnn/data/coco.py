@@ -60,6 +60,9 @@ Problems in the file
   (``check_images=True``, the default), else when `load_image` reaches them.
 * An image file whose size differs from the ``width``/``height`` in the JSON:
   `AnnotationError` from `load_image` naming the file and the image id.
+
+The segmentation checks and decoding are `mrcnn.data.coco_segmentation`'s
+(`ann_to_rle` and `ann_to_mask` are importable from here too).
 """
 
 import contextlib
@@ -70,33 +73,14 @@ import warnings
 
 import numpy as np
 
-from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number,
-                                    check_pixel_count,
-                                    _is_number_list, _require, _rle_for_decoding, box_polygon,
-                                    default_image_dir, image_size, points_outside,
-                                    polygons_to_rle, read_json, resolve_image_path)
+from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number_list, _require,
+                                    check_pixel_count, default_image_dir, image_size, list_field,
+                                    read_json, resolve_image_path, short_repr)
+from mrcnn.data.coco_segmentation import (ann_to_mask, ann_to_rle, check_rle_sizes,
+                                          clean_segmentation)
 from mrcnn.data.dataset import Dataset
 
 logger = logging.getLogger(__name__)
-
-
-############################################################
-#  Annotation -> RLE / mask (matterport's annToRLE, annToMask)
-############################################################
-
-def ann_to_rle(ann, height, width):
-    """COCO RLE of an annotation's segmentation (polygons, uncompressed or
-    compressed RLE) in an image of height x width."""
-    segm = ann["segmentation"]
-    if isinstance(segm, list):
-        return polygons_to_rle(segm, height, width)
-    return _rle_for_decoding(segm, height, width)
-
-
-def ann_to_mask(ann, height, width):
-    """uint8 [height, width] binary mask of an annotation."""
-    from pycocotools import mask as mask_util
-    return mask_util.decode(ann_to_rle(ann, height, width))
 
 
 ############################################################
@@ -179,7 +163,7 @@ class CocoFormatDataset(Dataset):
                 height, width = image_size(path) or (None, None)
             check_pixel_count(height, width, "{}: image {!r} ({})".format(
                 json_path, image.get("id"), path))
-            _check_rle_sizes(anns, height, width, path, json_path,
+            check_rle_sizes(anns, height, width, path, json_path,
                              decode=image.get("height") is None or image.get("width") is None)
             self.add_image(source, image_id=image["id"], path=path, width=width, height=height,
                            annotations=anns, file_name=image["file_name"],
@@ -247,7 +231,7 @@ class CocoFormatDataset(Dataset):
                                         "annotation file gives none)".format(image_id,
                                                                              info["path"]))
             height, width = info["height"], info["width"] = size
-            _check_rle_sizes(info["annotations"], height, width, info["path"],
+            check_rle_sizes(info["annotations"], height, width, info["path"],
                              info.get("annotation_file", "image {}".format(image_id)),
                              decode=True)
         masks, class_ids = [], []
@@ -292,7 +276,7 @@ class CocoFormatDataset(Dataset):
                     raise AnnotationError(
                         "{}: {} has 'keypoints' {}; expected [x1, y1, v1, ...] with 3 numbers "
                         "for each of the category's {} keypoints".format(
-                            path, where, _short(values), len(names)))
+                            path, where, short_repr(values), len(names)))
                 if not set(values[2::3]) <= {0, 1, 2}:
                     raise AnnotationError("{}: {} has keypoint visibilities {}; COCO's are 0 "
                                           "(not labelled), 1 (labelled, hidden) and 2 "
@@ -345,17 +329,9 @@ class CocoFormatDataset(Dataset):
 def _parse_coco(data, path, class_ids, crowd_as_instances=False):
     """Validate a parsed COCO file. Returns (images, {category id: name},
     {image id: [cleaned annotations]}, ProblemCounter)."""
-    if not isinstance(data, dict):
-        raise AnnotationError("{}: the top level is a {}; a COCO file is an object with "
-                              "'images', 'annotations' and 'categories'".format(
-                                  path, type(data).__name__))
     for key in ("images", "categories"):
-        if key not in data:
-            raise AnnotationError("{}: no {!r} list; is it a COCO-format file? (top-level "
-                                  "keys: {})".format(path, key, ", ".join(sorted(data)) or "none"))
-        if not isinstance(data[key], list):
-            raise AnnotationError("{}: {!r} is a {}, expected a list".format(
-                path, key, type(data[key]).__name__))
+        list_field(data, key, path, "COCO-format file",
+                   "'images', 'annotations' and 'categories'")
     annotations = data.get("annotations") or []
     if not isinstance(annotations, list):
         raise AnnotationError("{}: 'annotations' is a {}, expected a list".format(
@@ -403,7 +379,7 @@ def _parse_coco(data, path, class_ids, crowd_as_instances=False):
         if class_ids is not None and cat_id not in class_ids:
             continue
         height, width = sizes[image_id]
-        cleaned = _clean_segmentation(ann, where, path, height, width, problems)
+        cleaned = clean_segmentation(ann, where, path, height, width, problems)
         if cleaned is not None:
             if crowd_as_instances:
                 cleaned["iscrowd"] = 0
@@ -423,7 +399,7 @@ def _keypoint_categories(data, path):
         if (not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)
                 or len(set(names)) != len(names)):
             raise AnnotationError("{}: {} has 'keypoints' {}; expected a list of distinct "
-                                  "names".format(path, where, _short(names)))
+                                  "names".format(path, where, short_repr(names)))
         pairs = []
         for pair in cat.get("skeleton") or []:
             if (not isinstance(pair, list) or len(pair) != 2
@@ -434,119 +410,6 @@ def _keypoint_categories(data, path):
             pairs.append((names[pair[0] - 1], names[pair[1] - 1]))
         out[cat["id"]] = (tuple(names), tuple(pairs))
     return out
-
-
-def _clean_segmentation(ann, where, path, height, width, problems):
-    """A copy of `ann` with a usable "segmentation", or None to drop it."""
-    segm = ann.get("segmentation")
-    out = dict(ann)
-    out["iscrowd"] = int(bool(ann.get("iscrowd", 0)))
-    if isinstance(segm, dict):
-        if "counts" not in segm or "size" not in segm:
-            raise AnnotationError("{}: {} has an RLE segmentation without 'counts' and "
-                                  "'size'".format(path, where))
-        size = segm["size"]
-        if (not isinstance(size, list) or len(size) != 2
-                or not all(isinstance(v, int) and v > 0 for v in size)):
-            raise AnnotationError("{}: {} has RLE size {!r}; expected [height, width]".format(
-                path, where, size))
-        counts = segm["counts"]
-        if isinstance(counts, list):
-            if not all(isinstance(c, int) and c >= 0 for c in counts):
-                raise AnnotationError("{}: {} has RLE counts that are not non-negative "
-                                      "integers".format(path, where))
-            if sum(counts) != size[0] * size[1]:
-                raise AnnotationError("{}: {} has uncompressed RLE counts summing to {} but "
-                                      "its size {}x{} has {} pixels".format(
-                                          path, where, sum(counts), size[0], size[1],
-                                          size[0] * size[1]))
-        elif not isinstance(counts, str):
-            raise AnnotationError("{}: {} has RLE counts of type {}; expected a list of ints "
-                                  "or a string".format(path, where, type(counts).__name__))
-        elif height is not None and list(size) == [height, width]:
-            # A size that differs from the image's is reported later, with
-            # the image; without an image size the check waits for the
-            # file's header (a huge bogus size must not be decoded).
-            _check_compressed_rle(segm, where, path)
-        return out
-    if segm:  # polygons
-        if not isinstance(segm, list):
-            raise AnnotationError("{}: {} has a segmentation of type {}; expected a polygon "
-                                  "list or an RLE object".format(path, where,
-                                                                 type(segm).__name__))
-        if all(_is_number(v) for v in segm):  # a single polygon not wrapped in a list
-            segm = [segm]
-        parts = []
-        for part in segm:
-            if not _is_number_list(part):
-                raise AnnotationError("{}: {} has a polygon that is not a list of numbers: "
-                                      "{!r}".format(path, where, _short(part)))
-            if len(part) % 2:
-                raise AnnotationError("{}: {} has a polygon of {} coordinates; expected "
-                                      "x, y pairs".format(path, where, len(part)))
-            if len(part) < 6:
-                problems.add("polygons with fewer than 3 points skipped", where)
-                continue
-            if height is not None and points_outside(part, height, width):
-                problems.add("polygons reaching outside the image clipped", where)
-            parts.append(part)
-        if not parts:
-            problems.add("annotations without a valid polygon skipped", where)
-            return None
-        out["segmentation"] = parts
-        return out
-    # No segmentation: a detection-only annotation; its box becomes the mask.
-    bbox = ann.get("bbox")
-    if (not isinstance(bbox, list) or len(bbox) != 4
-            or not all(_is_number(v) for v in bbox)):
-        raise AnnotationError("{}: {} has neither a segmentation nor a valid bbox "
-                              "[x, y, width, height] (bbox: {!r})".format(path, where, bbox))
-    x, y, w, h = bbox
-    if w <= 0 or h <= 0:
-        problems.add("boxes of zero size skipped", where)
-        return None
-    problems.add("annotations without segmentation used their bbox as mask", where)
-    polygon = box_polygon(x, y, w, h)
-    if height is not None and points_outside(polygon, height, width):
-        problems.add("boxes reaching outside the image clipped", where)
-    out["segmentation"] = [polygon]
-    return out
-
-
-def _check_compressed_rle(segm, where, path):
-    """Decode a compressed RLE once (its size is the image's, so bounded): a
-    corrupt string would otherwise fail at training time without naming the
-    file."""
-    from pycocotools import mask as mask_util
-    size, counts = segm["size"], segm["counts"]
-    try:
-        counts.encode("ascii")
-        decoded = mask_util.decode({"size": list(size), "counts": counts.encode()})
-    except Exception as e:  # pycocotools raises bare ValueErrors
-        raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded: "
-                              "{}".format(path, where, e)) from None
-    # pycocotools decodes some invalid strings (e.g. "") into garbage values
-    # instead of failing; a valid mask is 0/1.
-    if decoded.shape[:2] != tuple(size) or decoded.max(initial=0) > 1:
-        raise AnnotationError("{}: {} has a compressed RLE that cannot be decoded to a "
-                              "{}x{} mask".format(path, where, size[0], size[1]))
-
-
-def _check_rle_sizes(anns, height, width, image_path, json_path, decode=False):
-    """RLE sizes must be the image's; with `decode`, compressed RLEs (not
-    checked when the file gave no image size) are decoded once too."""
-    if height is None:
-        return
-    for ann in anns:
-        segm = ann["segmentation"]
-        if isinstance(segm, dict) and list(segm["size"]) != [height, width]:
-            raise AnnotationError(
-                "{}: annotation {} of image {!r} ({}): RLE mask size {}x{} differs from the "
-                "image's {}x{} (height x width)".format(
-                    json_path, ann.get("id"), ann["image_id"], image_path, segm["size"][0],
-                    segm["size"][1], height, width))
-        if decode and isinstance(segm, dict) and isinstance(segm["counts"], str):
-            _check_compressed_rle(segm, "annotation {}".format(ann.get("id")), json_path)
 
 
 def _all_crowd_message(json_path, by_image, crowd_as_instances):
@@ -582,11 +445,6 @@ def _index_data(data, crowd_as_instances):
     out = dict(data)
     out["annotations"] = fixed
     return out
-
-
-def _short(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_coco_json(json_path, image_dir=None, class_ids=None, skip_empty=False, source="coco",
