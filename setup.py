@@ -35,8 +35,10 @@ setup(
     install_requires=read_requirements("requirements.txt"),
     entry_points={"console_scripts": ["mrcnn = mrcnn.cli:main"]},
     extras_require={
+        # tensorflow-serving-api: the gRPC client's tests (tests/test_serving_clients.py);
+        # its release follows TensorFlow's, and 2.21.x needs exactly tensorflow 2.21+.
         "dev": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
-                "ipykernel>=6.29"] + DOCS_REQUIREMENTS,
+                "ipykernel>=6.29", "tensorflow-serving-api>=2.21,<2.22"] + DOCS_REQUIREMENTS,
         "docs": DOCS_REQUIREMENTS,
     },
     classifiers=[
