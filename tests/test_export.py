@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from mrcnn import export as E
 from mrcnn.model import MaskRCNN
+from mrcnn.modeling import contracts
 
 from test_model import TinyConfig
 from test_molding import make_test_image as _test_image
@@ -203,11 +204,12 @@ def test_servable_network_equals_detect_bit_for_bit_on_flat_scenes(square_model,
         for image in _flat_scenes():
             molded, metas, _ = model.mold_inputs([image])
             expected = model._predict(molded, metas, model.get_anchors(molded[0].shape)[None])
-            got = serve(tf.constant(image[None]))
-            for name, want, have in zip(NETWORK_OUTPUTS, expected, got):
+            got = contracts.by_name(model.keras_model, serve(tf.constant(image[None])))
+            assert list(got) == list(expected) == list(NETWORK_OUTPUTS)
+            for name in NETWORK_OUTPUTS:
                 where = "{} of a {} scene, {}".format(name, image.shape,
                                                       model.config.IMAGE_RESIZE_MODE)
-                np.testing.assert_array_equal(have.numpy(), want, err_msg=where)
+                np.testing.assert_array_equal(got[name].numpy(), expected[name], err_msg=where)
 
 
 def test_pad64_export_with_full_masks_matches_detect(tmp_path):
