@@ -328,11 +328,12 @@ def check_integer(config, name, minimum, allow_none=False):
 def number_array(value, finite=True):
     """float64 array of a list/tuple/array of real numbers (finite unless
     finite=False), or None when it is anything else (strings, bools,
-    nested odd shapes)."""
-    if isinstance(value, (str, bytes, dict)) or np.ndim(value) == 0 and not isinstance(
-            value, np.ndarray):
+    ragged nested lists)."""
+    if isinstance(value, (str, bytes, dict)):
         return None
-    try:
+    try:  # a ragged list is a ValueError of np.ndim as of np.asarray
+        if np.ndim(value) == 0 and not isinstance(value, np.ndarray):
+            return None
         array = np.asarray(value)
     except (TypeError, ValueError):
         return None

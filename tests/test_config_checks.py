@@ -136,7 +136,7 @@ def test_number_helpers():
     np.testing.assert_array_equal(config_checks.number_array((1, 2.5)), [1.0, 2.5])
     assert config_checks.number_array([1, float("nan")]) is None
     assert config_checks.number_array([1, float("nan")], finite=False).shape == (2,)
-    for value in ("12", 3, [1, "2"], [True, False], {"a": 1}):
+    for value in ("12", 3, [1, "2"], [True, False], {"a": 1}, [[1], [2, 3]]):
         assert config_checks.number_array(value) is None, value
 
 
@@ -147,3 +147,17 @@ def test_imports_without_tensorflow_even_first():
             "k.validate_config(c.Config(), require_classes=False); "
             "assert 'tensorflow' not in sys.modules, 'config_checks imported TensorFlow'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("attr, words", [
+    ("RPN_ANCHOR_SCALES", "anchor sizes"), ("RPN_ANCHOR_RATIOS", "ratios"),
+    ("MEAN_PIXEL", "number per channel"), ("BBOX_STD_DEV", "4 positive finite numbers"),
+    ("RPN_BBOX_STD_DEV", "4 positive finite numbers"),
+])
+def test_ragged_lists_name_the_attribute(attr, words):
+    """A ragged list (e.g. --set 'RPN_ANCHOR_SCALES=[[32], [64, 128]]') is the
+    attribute's own error, not NumPy's "inhomogeneous shape"."""
+    with pytest.raises(ValueError) as info:
+        type("Bad", (SmallConfig,), {attr: [[32], [64, 128]]})()
+    assert "Bad.{} = [[32], [64, 128]]".format(attr) in str(info.value)
+    assert words in str(info.value)
