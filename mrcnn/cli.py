@@ -270,9 +270,7 @@ def _evaluate(args):
     from mrcnn.evaluate import evaluate_model, format_metrics
     model, names = load_model(args.model, args.config, parse_overrides(args.set))
     dataset = load_dataset(args.format, args.dataset, args.images, class_names=names,
-                           class_attribute=args.class_attribute,
-                           ignore_labels=args.ignore_labels,
-                           crowd_as_instances=args.crowd_as_instances)
+                           **_dataset_options(args))
     if model.config.NUM_CLASSES != dataset.num_classes:
         raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
             model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
@@ -294,14 +292,9 @@ def _train(args):
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
     from mrcnn.data.pipeline import check_trainable
-    train = load_dataset(args.format, args.train, args.train_images,
-                         class_attribute=args.class_attribute,
-                         ignore_labels=args.ignore_labels,
-                         crowd_as_instances=args.crowd_as_instances)
+    train = load_dataset(args.format, args.train, args.train_images, **_dataset_options(args))
     val = load_dataset(args.format, args.val, args.val_images, class_names=train.class_names,
-                       class_attribute=args.class_attribute,
-                       ignore_labels=args.ignore_labels,
-                       crowd_as_instances=args.crowd_as_instances) if args.val else None
+                       **_dataset_options(args)) if args.val else None
     # Before building the model: with nothing to train on, training would
     # wait forever for a first batch.
     for flag, path, dataset in (("--train", args.train, train), ("--val", args.val, val)):
@@ -383,10 +376,33 @@ def _label_list(text):
     return labels
 
 
-def _ignore_labels_argument(parser):
+def _dataset_arguments(parser):
+    """The options that say how to read a dataset (train and evaluate);
+    `_dataset_options` gives them to load_dataset."""
+    parser.add_argument("--format", required=True, choices=DATASET_FORMATS,
+                        help="annotation format")
+    parser.add_argument("--class-attribute",
+                        help="via: the region attribute that holds the class name (default: "
+                             "one class, 'object')")
     parser.add_argument("--ignore-labels", type=_label_list, metavar="LABEL[,LABEL...]",
                         help="labelme: drop the shapes of these labels (comma-separated, "
                              "e.g. __ignore__,_background_)")
+    parser.add_argument("--crowd-as-instances", action="store_true",
+                        help="coco: read iscrowd annotations as ordinary instances (CVAT "
+                             "exports mask annotations as crowd RLE)")
+
+
+def _dataset_options(args):
+    """load_dataset's keyword arguments from the options of _dataset_arguments."""
+    return {"class_attribute": args.class_attribute, "ignore_labels": args.ignore_labels,
+            "crowd_as_instances": args.crowd_as_instances}
+
+
+def _subcommand(sub, name, func, help, description):
+    """A subcommand's parser; running it calls func(args)."""
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _model_arguments(parser):
@@ -405,11 +421,11 @@ def build_parser():
         epilog="Run `mrcnn COMMAND --help` for a command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="train on synthetic shapes, evaluate, draw the masks",
-                          description="Train a small Mask R-CNN on synthetic shapes from "
-                                      "scratch (CPU, no download), evaluate it on a separate "
-                                      "seeded set and write metrics.json, predictions.png and "
-                                      "model/ to the output directory.")
+    demo = _subcommand(
+        sub, "demo", _demo, help="train on synthetic shapes, evaluate, draw the masks",
+        description="Train a small Mask R-CNN on synthetic shapes from scratch (CPU, no "
+                    "download), evaluate it on a separate seeded set and write metrics.json, "
+                    "predictions.png and model/ to the output directory.")
     demo.add_argument("--output-dir", required=True, help="where to write the results")
     demo.add_argument("--epochs", type=int, default=7,
                       help="training epochs, the last at a tenth of the learning rate (default 7)")
@@ -421,25 +437,20 @@ def build_parser():
                       help="synthetic validation images, another seed (default 50)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the training")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.set_defaults(func=_demo)
 
-    train = sub.add_parser(
-        "train", help="train on a dataset (COCO JSON, VIA, LabelMe, mask folder, shapes)",
+    train = _subcommand(
+        sub, "train", _train,
+        help="train on a dataset (COCO JSON, VIA, LabelMe, mask folder, shapes)",
         description="Train Mask R-CNN. The config comes from --config (a Config JSON) or "
                     "the defaults, with NUM_CLASSES taken from the data; --set overrides "
                     "single attributes. Checkpoints go to LOGS/<name><date>/ each epoch; "
                     "the final model directory is written to --output.")
-    train.add_argument("--format", required=True, choices=DATASET_FORMATS,
-                       help="annotation format")
+    _dataset_arguments(train)
     train.add_argument("--train", required=True,
                        help="training annotations: a JSON file (coco, via), a folder "
                             "(labelme, folder) or COUNT[:SEED] for shapes")
     train.add_argument("--train-images", help="image folder (default: beside the annotations)")
     train.add_argument("--val", help="validation annotations, like --train (same classes)")
-    train.add_argument("--class-attribute",
-                       help="via: the region attribute that holds the class name (default: "
-                            "one class, 'object')")
-    _ignore_labels_argument(train)
     train.add_argument("--val-images", help="validation image folder")
     train.add_argument("--config", help="Config JSON (Config.save) to start from; "
                                         "NUM_CLASSES follows the data unless --set")
@@ -458,73 +469,60 @@ def build_parser():
     train.add_argument("--epochs", type=int, required=True,
                        help="train up to this epoch number (counting a resumed run's)")
     train.add_argument("--learning-rate", type=float, help="default: config LEARNING_RATE")
-    train.add_argument("--crowd-as-instances", action="store_true",
-                       help="coco: train on iscrowd annotations as ordinary instances (CVAT "
-                            "exports mask annotations as crowd RLE)")
     train.add_argument("--flip", action="store_true", help="random horizontal flips")
     train.add_argument("--logs", default="logs", help="log and checkpoint root (default logs)")
     train.add_argument("--output", help="model directory to write at the end "
                                         "(default: LOGS/<run>/model)")
     train.add_argument("--force", action="store_true", help="overwrite an existing --output")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(func=_train)
 
-    evaluate = sub.add_parser("evaluate", help="COCO AP and mAP50 of a model on a dataset",
-                              description="Detect on every image of a dataset and report "
-                                          "pycocotools' segm/bbox AP, AP50, AP75, APs/m/l, "
-                                          "per-class AP and matterport's mAP50.")
+    evaluate = _subcommand(
+        sub, "evaluate", _evaluate, help="COCO AP and mAP50 of a model on a dataset",
+        description="Detect on every image of a dataset and report pycocotools' segm/bbox "
+                    "AP, AP50, AP75, APs/m/l, per-class AP and matterport's mAP50.")
     _model_arguments(evaluate)
-    evaluate.add_argument("--format", required=True, choices=DATASET_FORMATS)
+    _dataset_arguments(evaluate)
     evaluate.add_argument("--dataset", required=True,
                           help="annotations: JSON file, folder, or COUNT[:SEED] for shapes")
     evaluate.add_argument("--images", help="image folder (default: beside the annotations)")
-    evaluate.add_argument("--class-attribute",
-                          help="via: the region attribute that holds the class name")
-    _ignore_labels_argument(evaluate)
-    evaluate.add_argument("--crowd-as-instances", action="store_true",
-                          help="coco: count iscrowd annotations as ordinary objects")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
     evaluate.add_argument("--results", help="write the detections as COCO results JSON")
     evaluate.add_argument("--metrics", help="write the metrics as JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
-    evaluate.set_defaults(func=_evaluate)
 
-    detect = sub.add_parser("detect", help="detect instances in image files",
-                            description="Detect instances and print them; --json writes "
-                                        "boxes, class ids and names, scores and COCO RLE "
-                                        "masks; --save-dir writes overlay PNGs.")
+    detect = _subcommand(
+        sub, "detect", _detect, help="detect instances in image files",
+        description="Detect instances and print them; --json writes boxes, class ids and "
+                    "names, scores and COCO RLE masks; --save-dir writes overlay PNGs.")
     _model_arguments(detect)
     detect.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     detect.add_argument("--json", help="write the detections to this JSON file")
     detect.add_argument("--save-dir", help="write an overlay PNG per image here")
     detect.add_argument("--min-confidence", type=float,
                         help="DETECTION_MIN_CONFIDENCE (default: the model's config)")
-    detect.set_defaults(func=_detect)
 
-    export = sub.add_parser("export", help="write a SavedModel for TF Serving",
-                            description="Export a SavedModel to OUTPUT/VERSION/ with the "
-                                        "signatures serving_default (encoded images, "
-                                        "tf.string [B]) and serving_images (uint8 "
-                                        "[B, H, W, C]); preprocessing runs in the graph.")
+    export = _subcommand(
+        sub, "export", _export, help="write a SavedModel for TF Serving",
+        description="Export a SavedModel to OUTPUT/VERSION/ with the signatures "
+                    "serving_default (encoded images, tf.string [B]) and serving_images "
+                    "(uint8 [B, H, W, C]); preprocessing runs in the graph.")
     _model_arguments(export)
     export.add_argument("--output", required=True, help="export base directory")
     export.add_argument("--version", type=int, default=1, help="version number (default 1)")
     export.add_argument("--force", action="store_true", help="replace an existing version")
     export.add_argument("--full-masks", action="store_true",
                         help="output full-size masks [B, N, H, W] instead of 28x28 ones")
-    export.set_defaults(func=_export)
 
-    download = sub.add_parser("download-weights", help="download pretrained weights",
-                              description="Download matterport's COCO weights "
-                                          "(mask_rcnn_coco.h5) to $MRCNN_HOME (default "
-                                          "~/.cache/mrcnn) or --output.")
+    download = _subcommand(
+        sub, "download-weights", _download_weights, help="download pretrained weights",
+        description="Download matterport's COCO weights (mask_rcnn_coco.h5) to $MRCNN_HOME "
+                    "(default ~/.cache/mrcnn) or --output.")
     download.add_argument("name", choices=["coco"], help="which weights")
     download.add_argument("--output", help="file or directory to write to")
     download.add_argument("--url", help="download from this URL instead (a mirror)")
     download.add_argument("--sha256", help="expected SHA-256 of the file")
     download.add_argument("--force", action="store_true", help="download even if present")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
-    download.set_defaults(func=_download_weights)
     return parser
 
 

@@ -13,18 +13,15 @@ instantiate it::
     config = ShapesConfig()
 
 On top of matterport's behaviour a config validates itself (`validate`, called
-by the constructor) and round-trips through JSON (`to_dict` / `from_dict`,
-`save` / `load`) so that a trained model's directory can carry its config.
+by the constructor; the checks live in `mrcnn.config_checks`) and round-trips
+through JSON (`to_dict` / `from_dict`, `save` / `load`) so that a trained
+model's directory can carry its config.
 """
 
 import json
-import math
-import numbers
-import sys
 
 import numpy as np
 
-from mrcnn.molding.divisor import BACKBONE_DIVISOR
 from mrcnn.molding.meta import image_meta_size
 
 # Attributes computed by Config.__init__ from the others.
@@ -249,13 +246,9 @@ class Config(object):
 
     def __init__(self):
         """Compute the derived attributes, then validate the whole config."""
-        # The attributes the derived ones come from must be integers first
-        # (NUM_CLASSES = "3" would otherwise fail in the sum below).
-        for name, minimum in (("GPU_COUNT", 1), ("IMAGES_PER_GPU", 1), ("NUM_CLASSES", 1),
-                              ("IMAGE_CHANNEL_COUNT", 1)):
-            _check_integer(self, name, minimum)
-        for name in ("IMAGE_MIN_DIM", "IMAGE_MAX_DIM"):
-            _check_integer(self, name, 0, allow_none=True)
+        # mrcnn.config_checks imports this module's names: imported on use.
+        from mrcnn.config_checks import check_base_attributes
+        check_base_attributes(self)
         self.BATCH_SIZE = self.IMAGES_PER_GPU * self.GPU_COUNT
         if self.IMAGE_RESIZE_MODE == "crop":
             self.IMAGE_SHAPE = np.array([self.IMAGE_MIN_DIM, self.IMAGE_MIN_DIM,
@@ -280,247 +273,16 @@ class Config(object):
         if self.KEYPOINT_OKS_SIGMAS is None and tuple(names) == COCO_KEYPOINT_NAMES:
             self.KEYPOINT_OKS_SIGMAS = COCO_KEYPOINT_OKS_SIGMAS
 
-    # ------------------------------------------------------------------
-    # Validation
-    # ------------------------------------------------------------------
     def validate(self, require_classes=True):
         """Check every attribute; raise ValueError naming the bad one.
+        Returns the config. The checks are in mrcnn.config_checks.
 
         require_classes: also demand NUM_CLASSES >= 2 (background plus at
             least one class). The bare base class, with its placeholder
             NUM_CLASSES = 1, is exempt so that `Config()` shows the defaults.
         """
-        def fail(name, message):
-            _fail(self, name, message)
-
-        def check_int(name, minimum):
-            _check_integer(self, name, minimum)
-
-        def check_fraction(name, low_open=False):
-            value = getattr(self, name)
-            if (not _is_real(value) or not (0 <= value <= 1)
-                    or (low_open and value == 0)):
-                fail(name, "must be a number in {}0, 1]".format("(" if low_open else "["))
-
-        def check_numbers(name, shape=None, positive=False):
-            """A sequence (list, tuple, array) of finite numbers."""
-            value = getattr(self, name)
-            array = _number_array(value)
-            what = "positive " if positive else ""
-            if array is None or array.ndim != 1 or (shape is not None and array.shape != shape):
-                count = "{} ".format(shape[0]) if shape else "a list of "
-                fail(name, "must be {}{}numbers".format(count, what))
-            if positive and np.any(array <= 0):
-                fail(name, "must be {}numbers".format(what))
-            return array
-
-        for name in ("GPU_COUNT", "IMAGES_PER_GPU", "STEPS_PER_EPOCH",
-                     "RPN_ANCHOR_STRIDE", "RPN_TRAIN_ANCHORS_PER_IMAGE",
-                     "PRE_NMS_LIMIT", "POST_NMS_ROIS_TRAINING",
-                     "POST_NMS_ROIS_INFERENCE", "TRAIN_ROIS_PER_IMAGE",
-                     "POOL_SIZE", "MASK_POOL_SIZE", "MAX_GT_INSTANCES",
-                     "DETECTION_MAX_INSTANCES", "TOP_DOWN_PYRAMID_SIZE",
-                     "FPN_CLASSIF_FC_LAYERS_SIZE", "IMAGE_CHANNEL_COUNT"):
-            check_int(name, 1)
-        check_int("VALIDATION_STEPS", 0)
-        check_int("NUM_CLASSES", 2 if require_classes else 1)
-        if require_classes and self.NUM_CLASSES < 2:
-            fail("NUM_CLASSES", "must count the background and at least one class")
-
-        for name in ("RPN_NMS_THRESHOLD", "DETECTION_NMS_THRESHOLD",
-                     "DETECTION_MIN_CONFIDENCE"):
-            check_fraction(name)
-        check_fraction("ROI_POSITIVE_RATIO", low_open=True)
-
-        # Backbone
-        if callable(self.BACKBONE):
-            if not callable(self.COMPUTE_BACKBONE_SHAPE):
-                fail("COMPUTE_BACKBONE_SHAPE",
-                     "must be a callable when BACKBONE is a callable")
-        elif self.BACKBONE not in BUILTIN_BACKBONES:
-            fail("BACKBONE", "must be one of {} or a callable".format(
-                ", ".join(BUILTIN_BACKBONES)))
-        strides = self.BACKBONE_STRIDES
-        if (not isinstance(strides, (list, tuple, np.ndarray)) or len(strides) == 0
-                or any(not _is_integer(s) or s < 1 for s in strides)):
-            fail("BACKBONE_STRIDES", "must be a list of positive integers")
-        scales = _number_array(self.RPN_ANCHOR_SCALES)
-        if scales is None or scales.ndim != 1:
-            fail("RPN_ANCHOR_SCALES", "must be a list of anchor sizes (numbers), one per "
-                 "pyramid level")
-        if len(scales) != len(strides):
-            fail("RPN_ANCHOR_SCALES", "needs one scale per pyramid level: "
-                 "{} levels in BACKBONE_STRIDES".format(len(strides)))
-        if np.any(scales <= 0):
-            fail("RPN_ANCHOR_SCALES", "anchor sizes must be positive")
-        ratios = _number_array(self.RPN_ANCHOR_RATIOS)
-        if ratios is None or ratios.ndim != 1 or len(ratios) == 0 or np.any(ratios <= 0):
-            fail("RPN_ANCHOR_RATIOS", "must be a non-empty list of positive ratios")
-
-        # Image geometry
-        if self.IMAGE_RESIZE_MODE not in RESIZE_MODES:
-            fail("IMAGE_RESIZE_MODE", "must be one of {}".format(", ".join(RESIZE_MODES)))
-        mode = self.IMAGE_RESIZE_MODE
-        if mode == "square":
-            check_int("IMAGE_MAX_DIM", BACKBONE_DIVISOR)
-            if self.IMAGE_MAX_DIM % BACKBONE_DIVISOR:
-                fail("IMAGE_MAX_DIM", "must be a multiple of {} in 'square' mode "
-                     "(the image is halved 6 times by the backbone and FPN), "
-                     "e.g. 256, 320, 384, 448, 512".format(BACKBONE_DIVISOR))
-            if self.IMAGE_MIN_DIM and self.IMAGE_MIN_DIM > self.IMAGE_MAX_DIM:
-                fail("IMAGE_MIN_DIM", "must not exceed IMAGE_MAX_DIM ({})".format(
-                    self.IMAGE_MAX_DIM))
-        elif mode in ("crop", "pad64"):
-            check_int("IMAGE_MIN_DIM", BACKBONE_DIVISOR)
-            if self.IMAGE_MIN_DIM % BACKBONE_DIVISOR:
-                fail("IMAGE_MIN_DIM", "must be a multiple of {} in '{}' mode".format(
-                    BACKBONE_DIVISOR, mode))
-        if self.IMAGE_MIN_SCALE is not None and (not _is_real(self.IMAGE_MIN_SCALE)
-                                                 or self.IMAGE_MIN_SCALE < 0):
-            fail("IMAGE_MIN_SCALE", "must be a number >= 0 (or None)")
-        mean = _number_array(self.MEAN_PIXEL, finite=False)
-        if mean is None or mean.ndim != 1 or mean.shape[0] != self.IMAGE_CHANNEL_COUNT:
-            fail("MEAN_PIXEL", "needs one number per channel: IMAGE_CHANNEL_COUNT is {}".format(
-                self.IMAGE_CHANNEL_COUNT))
-        if not np.all(np.isfinite(mean)):
-            fail("MEAN_PIXEL", "values must be finite")
-
-        # Masks
-        if self.USE_MINI_MASK:
-            shape = self.MINI_MASK_SHAPE
-            if (not isinstance(shape, (list, tuple, np.ndarray)) or len(shape) != 2
-                    or any(not _is_integer(s) or s < 1 for s in shape)):
-                fail("MINI_MASK_SHAPE", "must be (height, width) of positive integers")
-        expected = [2 * self.MASK_POOL_SIZE] * 2
-        if (not isinstance(self.MASK_SHAPE, (list, tuple, np.ndarray))
-                or len(self.MASK_SHAPE) != 2
-                or any(not _is_integer(s) for s in self.MASK_SHAPE)
-                or list(self.MASK_SHAPE) != expected):
-            fail("MASK_SHAPE", "must be [2 * MASK_POOL_SIZE] * 2 = {}: the mask head "
-                 "upsamples its RoIAlign output once".format(expected))
-
-        for name in ("RPN_BBOX_STD_DEV", "BBOX_STD_DEV"):
-            value = _number_array(getattr(self, name))
-            if value is None or value.shape != (4,) or np.any(value <= 0):
-                fail(name, "must be 4 positive finite numbers (dy, dx, dh, dw)")
-
-        # Optimisation
-        if not isinstance(self.LOSS_WEIGHTS, dict):
-            fail("LOSS_WEIGHTS", "must be a dict of loss name -> weight")
-        # Losses registered by added heads (mrcnn.losses.register_loss);
-        # mrcnn.losses is not imported here (it imports TensorFlow).
-        registered = getattr(sys.modules.get("mrcnn.losses"), "LOSSES", {})
-        missing = [n for n in LOSS_NAMES if n not in self.LOSS_WEIGHTS]
-        if missing:
-            fail("LOSS_WEIGHTS", "must have a weight for each of {} (missing: {}); losses of "
-                 "added heads may be left out (they weigh 1)".format(
-                     ", ".join(LOSS_NAMES), ", ".join(missing)))
-        unknown = sorted(set(self.LOSS_WEIGHTS) - set(LOSS_NAMES) - set(OPTIONAL_LOSS_NAMES)
-                         - set(registered))
-        if unknown:
-            fail("LOSS_WEIGHTS", "unknown loss(es) {}; the losses are {} and those of "
-                 "registered heads".format(
-                     ", ".join(unknown), ", ".join(LOSS_NAMES)))
-        heads = self.ROI_HEADS
-        if (not isinstance(heads, (list, tuple)) or not heads
-                or not all(isinstance(h, str) for h in heads) or len(set(heads)) != len(heads)):
-            fail("ROI_HEADS", "must be a list of distinct head names, e.g. ['box', 'mask']")
-        if heads[0] != "box":
-            fail("ROI_HEADS", "must start with 'box' (the other heads work on its detections)")
-        self._validate_keypoints(fail)
-        if any(not _is_real(v) or v < 0 for v in self.LOSS_WEIGHTS.values()):
-            fail("LOSS_WEIGHTS", "weights must be finite numbers >= 0")
-        for name in ("LEARNING_RATE", "LEARNING_MOMENTUM", "WEIGHT_DECAY"):
-            value = getattr(self, name)
-            if not _is_real(value) or value < 0:
-                fail(name, "must be a finite number >= 0")
-        if not isinstance(self.OPTIMIZER, str) or self.OPTIMIZER not in OPTIMIZERS:
-            fail("OPTIMIZER", "must be one of {}".format(", ".join(OPTIMIZERS)))
-        if self.GRADIENT_CLIP_NORM is not None and (not _is_real(self.GRADIENT_CLIP_NORM)
-                                                    or not self.GRADIENT_CLIP_NORM > 0):
-            fail("GRADIENT_CLIP_NORM", "must be a positive finite number or None")
-        if self.TRAIN_BN not in (None, True, False):
-            fail("TRAIN_BN", "must be None (train), False (frozen) or True")
-        if self.MIXED_PRECISION not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
-            fail("MIXED_PRECISION", "must be None, 'float32', 'mixed_float16' or "
-                 "'mixed_bfloat16'")
-        for name in ("SYNC_BATCH_NORM", "XLA"):
-            if not isinstance(getattr(self, name), bool):
-                fail(name, "must be True or False")
-        if self.XLA:
-            fail("XLA", "the training step cannot be compiled with XLA in TensorFlow 2.21 "
-                 "(NMS, crop_and_resize and data-dependent shapes have no XLA kernels); "
-                 "leave it False (mixed precision is the way to a faster step on CPU)")
-        return self
-
-    def _validate_keypoints(self, fail):
-        """The KEYPOINT_* attributes: consistent lists of names."""
-        names = self.KEYPOINT_NAMES
-        if (not isinstance(names, (list, tuple))
-                or not all(isinstance(n, str) and n for n in names)):
-            fail("KEYPOINT_NAMES", "must be a list of keypoint names (strings), or empty for "
-                 "no keypoint head")
-        if len(set(names)) != len(names):
-            fail("KEYPOINT_NAMES", "names must be distinct (repeated: {})".format(
-                ", ".join(sorted({n for n in names if list(names).count(n) > 1}))))
-        if not names:
-            if "keypoint" in self.ROI_HEADS:
-                fail("ROI_HEADS", "has the 'keypoint' head but KEYPOINT_NAMES is empty")
-            return
-        if "keypoint" not in self.ROI_HEADS:
-            fail("ROI_HEADS", "must include 'keypoint' when KEYPOINT_NAMES is set (Config "
-                 "adds it when KEYPOINT_NAMES is a class attribute; set on an instance, add "
-                 "it yourself)")
-
-        def check_pairs(attr, distinct):
-            pairs = getattr(self, attr)
-            if not isinstance(pairs, (list, tuple)):
-                fail(attr, "must be a list of (name, name) pairs")
-            seen = set()
-            for pair in pairs:
-                if (not isinstance(pair, (list, tuple)) or len(pair) != 2
-                        or not all(isinstance(n, str) for n in pair)):
-                    fail(attr, "must be a list of (name, name) pairs; {!r} is not one".format(
-                        pair))
-                unknown = [n for n in pair if n not in names]
-                if unknown:
-                    fail(attr, "{} not in KEYPOINT_NAMES".format(", ".join(map(repr, unknown))))
-                if pair[0] == pair[1]:
-                    fail(attr, "pair {!r} joins a keypoint to itself".format(tuple(pair)))
-                if distinct:
-                    again = [n for n in pair if n in seen]
-                    if again:
-                        fail(attr, "{} is in more than one pair".format(repr(again[0])))
-                    seen.update(pair)
-
-        check_pairs("KEYPOINT_FLIP_PAIRS", distinct=True)
-        check_pairs("KEYPOINT_SKELETON", distinct=False)
-        sigmas = self.KEYPOINT_OKS_SIGMAS
-        if sigmas is not None:
-            try:
-                values = np.asarray(sigmas, dtype=np.float64)
-            except (TypeError, ValueError):
-                fail("KEYPOINT_OKS_SIGMAS", "must be one positive number per keypoint, or None")
-            if values.shape != (len(names),) or not np.all(values > 0):
-                fail("KEYPOINT_OKS_SIGMAS", "must be one positive number per keypoint of "
-                     "KEYPOINT_NAMES ({}), or None".format(len(names)))
-        ids = self.KEYPOINT_CLASS_IDS
-        if ids is not None:
-            if (not isinstance(ids, (list, tuple)) or not ids
-                    or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool)
-                               and 1 <= i < self.NUM_CLASSES for i in ids)):
-                fail("KEYPOINT_CLASS_IDS", "must be None (all classes) or a non-empty list of "
-                     "internal class ids in 1..NUM_CLASSES - 1 = {}".format(
-                         self.NUM_CLASSES - 1))
-        for attr in ("KEYPOINT_POOL_SIZE", "KEYPOINT_CONV_LAYERS", "KEYPOINT_CONV_CHANNELS",
-                     "KEYPOINT_MASK_SHAPE"):
-            value = getattr(self, attr)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                fail(attr, "must be an integer >= 1")
-        if self.KEYPOINT_MASK_SHAPE != 4 * self.KEYPOINT_POOL_SIZE:
-            fail("KEYPOINT_MASK_SHAPE", "must be 4 * KEYPOINT_POOL_SIZE = {}: the head "
-                 "upsamples its RoIAlign output twice (deconvolution, then bilinear)".format(
-                     4 * self.KEYPOINT_POOL_SIZE))
+        from mrcnn.config_checks import validate_config
+        return validate_config(self, require_classes=require_classes)
 
     def keypoint_class_ids(self):
         """The internal class ids that carry keypoints (KEYPOINT_CLASS_IDS,
@@ -599,60 +361,6 @@ class Config(object):
             return cls.from_dict(values)
         except ValueError as e:
             raise ValueError("{}: {}".format(path, e)) from None
-
-
-def _fail(config, name, message):
-    value = getattr(config, name, None)
-    if isinstance(value, str) and _parses_as_number(value):
-        number = value.strip()
-        message += (" (the string {!r}: write the number without quotes, e.g. {} = {} or "
-                    "--set {}={})".format(value, name, number, name, number))
-    raise ValueError("{}.{} = {!r}: {}".format(type(config).__name__, name, value, message))
-
-
-def _parses_as_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    """A finite real number (not a bool, not a string)."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _check_integer(config, name, minimum, allow_none=False):
-    value = getattr(config, name)
-    if allow_none and value is None:
-        return
-    if not _is_integer(value) or value < minimum:
-        _fail(config, name, "must be an integer >= {}".format(minimum))
-
-
-def _number_array(value, finite=True):
-    """float64 array of a list/tuple/array of real numbers (finite unless
-    finite=False), or None when it is anything else (strings, bools,
-    nested odd shapes)."""
-    if isinstance(value, (str, bytes, dict)) or np.ndim(value) == 0 and not isinstance(
-            value, np.ndarray):
-        return None
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        return None
-    if array.dtype.kind not in "iuf":
-        return None
-    array = array.astype(np.float64)
-    if finite and not np.all(np.isfinite(array)):
-        return None
-    return array
 
 
 def _to_jsonable(value):

@@ -243,6 +243,35 @@ def _make_parent(path):
     return directory
 
 
+def _remove_file(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _remove_tree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _temporary(tmp, target, remove):
+    """The end of every atomic write: around the filling of `tmp` and its
+    rename to `target`, an error that says the disk is full becomes a
+    DiskFullError naming `target` (other errors pass unchanged), and a
+    `tmp` still there afterwards, whatever happened, is removed with
+    `remove(tmp)`."""
+    try:
+        yield
+    except Exception as e:
+        if is_disk_full(e) and not isinstance(e, DiskFullError):
+            raise disk_full_error(target, e) from e
+        raise
+    finally:
+        if os.path.lexists(tmp):
+            remove(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path, prefix=None, suffix=".tmp"):
     """Context manager giving a temporary path beside `path` to write to;
@@ -260,21 +289,11 @@ def atomic_path(path, prefix=None, suffix=".tmp"):
     if prefix is None:
         prefix = ".{}-".format(os.path.basename(path))
     tmp = os.path.join(directory, prefix + new_tag() + suffix)
-    try:
+    with _temporary(tmp, path, _remove_file):
         yield tmp
         _fsync_path(tmp)
         os.replace(tmp, path)
         _fsync_dir(directory)
-    except Exception as e:
-        if is_disk_full(e) and not isinstance(e, DiskFullError):
-            raise disk_full_error(path, e) from e
-        raise
-    finally:
-        if os.path.lexists(tmp):
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
 
 
 def write_bytes_atomic(path, data):
@@ -326,7 +345,7 @@ def atomic_directory(final, replace=False):
         raise FileExistsError("{} already exists".format(final))
     tag = new_tag()
     tmp = os.path.join(parent, ".tmp-{}-{}".format(os.path.basename(final), tag))
-    try:
+    with _temporary(tmp, final, _remove_tree):
         yield tmp
         if not os.path.isdir(tmp):
             raise FileNotFoundError("{} was not created".format(tmp))
@@ -339,13 +358,6 @@ def atomic_directory(final, replace=False):
         else:
             os.rename(tmp, final)
         _fsync_dir(parent)
-    except Exception as e:
-        if is_disk_full(e) and not isinstance(e, DiskFullError):
-            raise disk_full_error(final, e) from e
-        raise
-    finally:
-        if os.path.lexists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 ############################################################

@@ -20,6 +20,44 @@ def test_help_and_usage_errors(capsys):
     assert out.returncode == 2 and "--output-dir" in out.stderr
 
 
+
+def _subparsers():
+    import argparse
+
+    from mrcnn.cli import build_parser
+    parser = build_parser()
+    action, = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return parser, action.choices
+
+
+def test_parser_train_and_evaluate_read_datasets_with_the_same_options():
+    """train and evaluate take the dataset-reading options from one place:
+    same flags, types, choices, defaults and help, and the same keyword
+    arguments for load_dataset; every subcommand runs its own function."""
+    from mrcnn import cli
+    parser, commands = _subparsers()
+    dests = ("format", "class_attribute", "ignore_labels", "crowd_as_instances")
+
+    def described(command):
+        return {a.dest: (a.option_strings, a.type, a.choices, a.required, a.default, a.help)
+                for a in commands[command]._actions if a.dest in dests}
+    assert described("train") == described("evaluate") and len(described("train")) == 4
+    assert all(help for *_, help in described("train").values())
+    reading = ["--format", "labelme", "--ignore-labels", "__ignore__, _background_",
+               "--class-attribute", "kind", "--crowd-as-instances"]
+    train = parser.parse_args(["train", "--train", "a", "--epochs", "1"] + reading)
+    evaluate = parser.parse_args(["evaluate", "--model", "m", "--dataset", "a"] + reading)
+    assert cli._dataset_options(train) == cli._dataset_options(evaluate) == {
+        "class_attribute": "kind", "ignore_labels": ["__ignore__", "_background_"],
+        "crowd_as_instances": True}
+    assert cli._dataset_options(parser.parse_args(
+        ["evaluate", "--model", "m", "--format", "coco", "--dataset", "a"])) == {
+        "class_attribute": None, "ignore_labels": None, "crowd_as_instances": False}
+    funcs = {name: sub.get_default("func") for name, sub in commands.items()}
+    assert funcs == {"demo": cli._demo, "train": cli._train, "evaluate": cli._evaluate,
+                     "detect": cli._detect, "export": cli._export,
+                     "download-weights": cli._download_weights}
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     """A (barely trained) demo run: metrics, picture and model/."""

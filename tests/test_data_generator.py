@@ -1,14 +1,14 @@
-"""matterport's data_generator options random_rois and detection_targets:
-generate_random_rois, build_detection_targets and the 9 inputs / 3 outputs
-batches inspect_data.ipynb reads. Expected values are worked out by hand in
-the comments."""
+"""mrcnn.data.generator: matterport's data_generator options random_rois and
+detection_targets: generate_random_rois, build_detection_targets and the 9
+inputs / 3 outputs batches inspect_data.ipynb reads. Expected values are
+worked out by hand in the comments."""
 import numpy as np
 import pytest
 
 from mrcnn import utils
 from mrcnn.config import Config
-from mrcnn.data.pipeline import (_distinct_pairs, build_detection_targets, data_generator,
-                                 generate_random_rois)
+from mrcnn.data.generator import (_distinct_pairs, build_detection_targets, data_generator,
+                                  generate_random_rois)
 from mrcnn.data.shapes import ShapesDataset
 
 
@@ -224,3 +224,20 @@ def test_generator_random_rois_alone_and_bad_options(shapes):
         next(data_generator(shapes, config, detection_targets=True))
     with pytest.raises(ValueError, match="random_rois must be a number of RoIs >= 0"):
         next(data_generator(shapes, config, random_rois=-5))
+
+
+def test_matterport_import_paths_name_the_same_functions():
+    """The generator moved out of mrcnn.data.pipeline; its old homes
+    (mrcnn.data.pipeline, matterport's mrcnn.model) still give it, and the
+    ground-truth functions of mrcnn.data.sample, as the same objects."""
+    from mrcnn import model
+    from mrcnn.data import generator, pipeline, sample
+    for name in ("data_generator", "generate_random_rois", "build_detection_targets"):
+        assert getattr(pipeline, name) is getattr(generator, name)
+        assert getattr(model, name) is getattr(generator, name)
+    for name in ("load_image_gt", "build_rpn_targets", "build_training_sample",
+                 "training_anchors", "load_keypoints", "check_mask", "check_classes",
+                 "has_keypoints", "check_keypoint_augmentation"):
+        assert getattr(pipeline, name) is getattr(sample, name), name
+    for name in ("load_image_gt", "build_rpn_targets"):
+        assert getattr(model, name) is getattr(sample, name)

@@ -1,6 +1,7 @@
 """mrcnn.fileio: atomic writes of files and directories (downloads are
 tested in test_download.py)."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -201,3 +202,60 @@ def test_tensorflow_out_of_space_errors_count_as_full_disk(tmp_path):
     with pytest.raises(tf.errors.ResourceExhaustedError):
         with fileio.atomic_directory(str(final)) as tmp:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+
+@contextlib.contextmanager
+def _fill_file(path):
+    with fileio.atomic_path(path) as tmp:
+        with open(tmp, "x") as f:
+            f.write("partial")
+        yield tmp
+
+
+@contextlib.contextmanager
+def _fill_directory(path):
+    with fileio.atomic_directory(path, replace=True) as tmp:
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "saved_model.pb"), "w") as f:
+            f.write("partial")
+        yield tmp
+
+
+@pytest.mark.parametrize("fill", [_fill_file, _fill_directory], ids=["file", "directory"])
+def test_atomic_writers_share_the_cleanup_and_the_full_disk_rule(tmp_path, fill):
+    """atomic_path and atomic_directory end alike: whatever stops the writer
+    (a full disk, a DiskFullError already named, any other error, even a
+    KeyboardInterrupt), the temporary goes and the old target stays; only a
+    full disk becomes a DiskFullError, naming the target, with the cause."""
+    import errno
+    target = str(tmp_path / "target")
+    if fill is _fill_file:
+        (tmp_path / "target").write_text("old")
+    else:
+        os.makedirs(target)
+        (tmp_path / "target" / "saved_model.pb").write_text("old")
+
+    def old_is_intact():
+        left = sorted(os.listdir(str(tmp_path)))
+        inside = (tmp_path / "target").read_text() if fill is _fill_file else \
+            (tmp_path / "target" / "saved_model.pb").read_text()
+        return left == ["target"] and inside == "old"
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(fileio.DiskFullError) as info:
+        with fill(target):
+            raise full
+    assert target in str(info.value) and "intact" in str(info.value)
+    assert info.value.__cause__ is full and old_is_intact()
+
+    named = fileio.DiskFullError("already named", filename="elsewhere")
+    with pytest.raises(fileio.DiskFullError) as info:
+        with fill(target):
+            raise named
+    assert info.value is named and old_is_intact()
+
+    for error in (ValueError("bad value"), KeyboardInterrupt()):
+        with pytest.raises(type(error)) as info:
+            with fill(target):
+                raise error
+        assert info.value is error and old_is_intact()

@@ -1,13 +1,12 @@
-"""Training inputs: load_image_gt, build_rpn_targets, the tf.data pipeline."""
+"""mrcnn.data.pipeline: the tf.data training input, check_trainable, and the
+names it re-exports (load_image_gt and build_rpn_targets: tests/test_data_sample.py)."""
 import numpy as np
 import pytest
 
-from mrcnn import utils
 from mrcnn.config import Config
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.images import to_model_image
-from mrcnn.data.pipeline import (build_rpn_targets, load_image_gt, make_tf_dataset,
-                                 training_anchors)
+from mrcnn.data.pipeline import load_image_gt, make_tf_dataset, training_anchors
 
 
 class PipeConfig(Config):
@@ -44,49 +43,6 @@ class BoxDataset(Dataset):
         for i, (y1, x1, y2, x2) in enumerate(info["boxes"]):
             masks[y1:y2, x1:x2, i] = True
         return masks, np.array(info.get("class_ids", [1] * len(info["boxes"])), np.int32)
-
-
-def test_load_image_gt_resizes_image_masks_and_boxes():
-    config = PipeConfig()
-    d = BoxDataset([{"boxes": [(10, 20, 30, 60)], "class_ids": [2]}])
-    image, meta, class_ids, boxes, masks = load_image_gt(d, config, 0, use_mini_mask=False)
-    # 50x100 -> scale 1.28 -> 64x128, padded to 128x128 with 32 rows on top.
-    assert image.shape == (128, 128, 3)
-    np.testing.assert_array_equal(class_ids, [2])
-    np.testing.assert_array_equal(boxes, [[32 + 13, 26, 32 + 38, 77]])
-    np.testing.assert_array_equal(utils.extract_bboxes(masks), boxes)
-    assert meta.shape == (config.IMAGE_META_SIZE,)
-    np.testing.assert_array_equal(meta[1:4], [50, 100, 3])
-    np.testing.assert_array_equal(meta[7:11], [32, 0, 96, 128])
-    _, _, _, _, mini = load_image_gt(d, config, 0, use_mini_mask=True)
-    assert mini.shape == (28, 28, 1) and mini.all()
-
-
-def test_load_image_gt_names_the_image_on_bad_masks():
-    config = PipeConfig()
-    d = BoxDataset([{"boxes": [(1, 1, 5, 5)], "class_ids": [1, 2]},
-                    {"boxes": [(1, 1, 5, 5)], "mask_shape": (40, 100)}])
-    with pytest.raises(ValueError, match="image 0.*1 masks but 2 class ids"):
-        load_image_gt(d, config, 0)
-    with pytest.raises(ValueError, match="image 1.*40x100 but the image is 50x100"):
-        load_image_gt(d, config, 1)
-
-
-def test_build_rpn_targets_hand_made_case():
-    config = PipeConfig()
-    anchors = np.array([[0, 0, 10, 10], [0, 0, 9, 10], [20, 20, 30, 30], [50, 50, 60, 60],
-                        [0, 0, 20, 20]], np.float64)
-    gt_boxes = np.array([[0, 0, 10, 10]])
-    rpn_match, rpn_bbox = build_rpn_targets((64, 64, 3), anchors, np.array([1]), gt_boxes, config)
-    # IoU 1 and 0.9 -> positive; 0, 0 -> negative; 0.25 -> negative.
-    np.testing.assert_array_equal(rpn_match, [1, 1, -1, -1, -1])
-    expected = utils.box_refinement(anchors[:2], gt_boxes[[0, 0]]) / config.RPN_BBOX_STD_DEV
-    np.testing.assert_allclose(rpn_bbox[:2], expected, rtol=1e-6)
-    assert not rpn_bbox[2:].any()
-    # A crowd box stops anchors from being negatives but never makes positives.
-    rpn_match, _ = build_rpn_targets((64, 64, 3), anchors, np.array([1, -1]),
-                                     np.array([[0, 0, 10, 10], [48, 48, 62, 62]]), config)
-    np.testing.assert_array_equal(rpn_match, [1, 1, -1, 0, -1])
 
 
 def test_tf_dataset_batches_and_skips_images_without_instances():
