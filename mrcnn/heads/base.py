@@ -87,8 +87,9 @@ class RoIHead(object):
         """What the head adds to one image's detect() result: {key: array}.
 
         outputs: the inference graph's outputs of the image by name (no
-        batch axis), e.g. outputs["detections"] [N, 6]; image_shape: the
-        molded shape; window: the image inside the padding (molded pixels).
+        batch axis), e.g. ``outputs["detections"]`` of shape ``[N, 6]``;
+        image_shape: the molded shape; window: the image inside the padding
+        (molded pixels).
         Per-detection values follow mrcnn.molding.unmold_detections' order
         and filter. The box and mask heads' results are detect()'s rois,
         class_ids, scores and masks."""
