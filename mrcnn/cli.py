@@ -343,9 +343,8 @@ def _train(args):
 
 
 def _download_weights(args):
-    from mrcnn.pretrained import (COCO_WEIGHTS_FILE, COCO_WEIGHTS_SHA256, cache_dir,
-                                  check_coco_weights)
-    from mrcnn.utils import COCO_MODEL_URL, download_trained_weights
+    from mrcnn.pretrained import (COCO_MODEL_URL, COCO_WEIGHTS_FILE, COCO_WEIGHTS_SHA256,
+                                  cache_dir, check_coco_weights, download_trained_weights)
     target = args.output or os.path.join(cache_dir(), COCO_WEIGHTS_FILE)
     if os.path.isdir(target) or target.endswith(os.sep):
         target = os.path.join(target, COCO_WEIGHTS_FILE)

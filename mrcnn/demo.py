@@ -43,7 +43,8 @@ class DemoConfig(ShapesConfig):
 
 def draw_predictions(dataset, results, image_ids, path):
     """Ground truth (left) beside predictions (right) for a few images."""
-    from mrcnn import utils, visualize  # picks a headless backend when there is no display
+    from mrcnn import visualize  # picks a headless backend when there is no display
+    from mrcnn.boxes import extract_bboxes
 
     import matplotlib.pyplot as plt
 
@@ -52,7 +53,7 @@ def draw_predictions(dataset, results, image_ids, path):
     for row, (image_id, r) in enumerate(zip(image_ids, results)):
         image = dataset.load_image(image_id)
         masks, class_ids = dataset.load_mask(image_id)
-        visualize.display_instances(image, utils.extract_bboxes(masks), masks, class_ids,
+        visualize.display_instances(image, extract_bboxes(masks), masks, class_ids,
                                     dataset.class_names, ax=axes[row, 0],
                                     title="ground truth" if row == 0 else "")
         visualize.display_instances(image, r["rois"], r["masks"], r["class_ids"],

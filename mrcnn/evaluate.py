@@ -23,7 +23,8 @@ import io
 
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.ap import compute_ap
+from mrcnn.boxes import extract_bboxes
 from mrcnn.fileio import write_json_atomic
 
 COCO_STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
@@ -62,7 +63,7 @@ def coco_ground_truth(dataset, image_ids, loaded=None):
             if h is None:
                 h, w = dataset.load_image(image_id).shape[:2]
         images.append({"id": int(image_id), "height": int(h), "width": int(w)})
-        boxes = utils.extract_bboxes(masks) if masks.shape[-1] else np.zeros((0, 4))
+        boxes = extract_bboxes(masks) if masks.shape[-1] else np.zeros((0, 4))
         for i in range(masks.shape[-1]):
             if not masks[..., i].any():
                 continue
@@ -213,9 +214,9 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1,
         # out of the mean (their AP is undefined: recall has no denominator).
         keep = gt_class_ids > 0
         if keep.any():
-            gt_boxes = utils.extract_bboxes(gt_masks[..., keep])
-            ap, _, _, _ = utils.compute_ap(gt_boxes, gt_class_ids[keep], gt_masks[..., keep],
-                                           r["rois"], r["class_ids"], r["scores"], r["masks"])
+            gt_boxes = extract_bboxes(gt_masks[..., keep])
+            ap, _, _, _ = compute_ap(gt_boxes, gt_class_ids[keep], gt_masks[..., keep],
+                                     r["rois"], r["class_ids"], r["scores"], r["masks"])
             aps.append(float(ap))
         detections.extend(coco_results(image_id, r))
         results.append(r)

@@ -10,8 +10,11 @@ cached in $MRCNN_HOME (default ~/.cache/mrcnn).
 
 import os
 
-from mrcnn import utils
 from mrcnn.config import Config
+from mrcnn.fileio import download_file
+
+# matterport's released COCO weights.
+COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
 
 COCO_WEIGHTS_FILE = "mask_rcnn_coco.h5"
 # The release publishes no checksum of the file, and none is recorded here:
@@ -54,7 +57,19 @@ def cache_dir():
                                                         "mrcnn")
 
 
-def coco_weights_path(path=None, download=False, url=utils.COCO_MODEL_URL, sha256=None,
+def download_trained_weights(coco_model_path, verbose=1, url=COCO_MODEL_URL, sha256=None,
+                             validate=None):
+    """Download matterport's COCO-trained weights to `coco_model_path`
+    (atomically, with a progress bar when verbose; see download_file)."""
+    if verbose > 0:
+        print("Downloading pretrained model to " + coco_model_path + " ...")
+    download_file(url, coco_model_path, verbose=verbose, sha256=sha256, validate=validate)
+    if verbose > 0:
+        print("... done downloading pretrained model!")
+    return coco_model_path
+
+
+def coco_weights_path(path=None, download=False, url=COCO_MODEL_URL, sha256=None,
                       verbose=1):
     """Path of mask_rcnn_coco.h5 (`path` or the cache's). With download=True a
     missing file is downloaded first; otherwise a missing file raises
@@ -67,9 +82,9 @@ def coco_weights_path(path=None, download=False, url=utils.COCO_MODEL_URL, sha25
             raise FileNotFoundError(
                 "{} not found: run `mrcnn download-weights coco` (or download {} "
                 "yourself and pass its path)".format(path, url))
-        utils.download_trained_weights(path, verbose=verbose, url=url,
-                                       sha256=sha256 or COCO_WEIGHTS_SHA256,
-                                       validate=check_coco_weights)
+        download_trained_weights(path, verbose=verbose, url=url,
+                                 sha256=sha256 or COCO_WEIGHTS_SHA256,
+                                 validate=check_coco_weights)
     return path
 
 

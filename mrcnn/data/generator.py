@@ -12,7 +12,8 @@ are importable from mrcnn.data.pipeline and mrcnn.model as before.
 
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.boxes import box_refinement, compute_overlaps
+from mrcnn.masks import resize
 from mrcnn.data.augment import check_augmentation
 from mrcnn.data.sample import (check_classes, check_keypoint_augmentation, training_anchors,
                                training_sample)
@@ -117,7 +118,7 @@ def build_detection_targets(rpn_rois, gt_class_ids, gt_boxes, gt_masks, config):
     gt_masks = gt_masks[:, :, instances]
     total = int(config.TRAIN_ROIS_PER_IMAGE)
 
-    overlaps = utils.compute_overlaps(rpn_rois.astype(np.float64), gt_boxes.astype(np.float64))
+    overlaps = compute_overlaps(rpn_rois.astype(np.float64), gt_boxes.astype(np.float64))
     best = np.argmax(overlaps, axis=1)
     best_iou = overlaps[np.arange(len(best)), best]
     fg_ids = np.where(best_iou > 0.5)[0]
@@ -141,7 +142,7 @@ def build_detection_targets(rpn_rois, gt_class_ids, gt_boxes, gt_masks, config):
 
     bboxes = np.zeros((total, config.NUM_CLASSES, 4), dtype=np.float32)
     if len(pos):
-        deltas = utils.box_refinement(rois[pos], gt_boxes[assigned[pos]])
+        deltas = box_refinement(rois[pos], gt_boxes[assigned[pos]])
         bboxes[pos, class_ids[pos]] = deltas / np.asarray(config.BBOX_STD_DEV, np.float32)
 
     mask_shape = tuple(int(v) for v in config.MASK_SHAPE)
@@ -155,7 +156,7 @@ def build_detection_targets(rpn_rois, gt_class_ids, gt_boxes, gt_masks, config):
         y1, x1, y2, x2 = rois[i].astype(np.int32)
         crop = full_masks[gt_id][max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)]
         if crop.size:
-            masks[i, :, :, class_ids[i]] = utils.resize(crop, mask_shape)
+            masks[i, :, :, class_ids[i]] = resize(crop, mask_shape)
     return rois, class_ids, bboxes, masks
 
 
@@ -169,7 +170,7 @@ def _full_image_mask(mask, box, rois, config):
     width = max(int(config.IMAGE_SHAPE[1]), x2, int(np.max(rois[:, 3])))
     full = np.zeros((height, width), dtype=bool)
     if y2 > y1 and x2 > x1:
-        full[y1:y2, x1:x2] = np.round(utils.resize(mask, (y2 - y1, x2 - x1))).astype(bool)
+        full[y1:y2, x1:x2] = np.round(resize(mask, (y2 - y1, x2 - x1))).astype(bool)
     return full
 
 

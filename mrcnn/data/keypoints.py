@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.boxes import denorm_boxes, norm_boxes
 from mrcnn.data.shapes import ShapesConfig, ShapesDataset
 
 ############################################################
@@ -333,11 +333,11 @@ def unmold_keypoints(detections, keypoints, original_image_shape, image_shape, w
     zero_ix = np.where(detections[:, 4] == 0)[0]
     n = zero_ix[0] if zero_ix.shape[0] > 0 else detections.shape[0]
     # The box filter of molding.unmold_detections.
-    wy1, wx1, wy2, wx2 = utils.norm_boxes(window, image_shape[:2])
+    wy1, wx1, wy2, wx2 = norm_boxes(window, image_shape[:2])
     shift = np.array([wy1, wx1, wy1, wx1])
     scale = np.array([wy2 - wy1, wx2 - wx1, wy2 - wy1, wx2 - wx1])
-    boxes = utils.denorm_boxes(np.divide(detections[:n, :4] - shift, scale),
-                               original_image_shape[:2])
+    boxes = denorm_boxes(np.divide(detections[:n, :4] - shift, scale),
+                         original_image_shape[:2])
     heights = boxes[:, 2].astype(np.int64) - boxes[:, 0]
     keep = np.where(heights * (boxes[:, 3] - boxes[:, 1]) > 0)[0]
     kp = np.array(keypoints[:n], dtype=np.float32)[keep]

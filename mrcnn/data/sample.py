@@ -23,7 +23,8 @@ import warnings
 
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.boxes import compute_overlaps, extract_bboxes
+from mrcnn.masks import minimize_mask, resize_mask
 from mrcnn.data import keypoints as kp
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.images import to_model_image
@@ -151,7 +152,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         min_scale=config.IMAGE_MIN_SCALE,
         max_dim=config.IMAGE_MAX_DIM,
         mode=config.IMAGE_RESIZE_MODE)
-    mask = utils.resize_mask(mask, scale, padding, crop)
+    mask = resize_mask(mask, scale, padding, crop)
     if keypoints is not None:
         keypoints = kp.resize_keypoints(keypoints, original_shape, scale, padding, crop)
 
@@ -174,7 +175,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     keep = np.sum(mask, axis=(0, 1)) > 0
     mask = mask[:, :, keep]
     class_ids = class_ids[keep]
-    bbox = utils.extract_bboxes(mask)
+    bbox = extract_bboxes(mask)
     if keypoints is not None:
         keypoints = kp.clip_to_image(keypoints[keep], image.shape)
 
@@ -183,7 +184,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     active_class_ids[source_class_ids] = 1
 
     if use_mini_mask:
-        mask = utils.minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
+        mask = minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
     image_meta = compose_image_meta(image_id, original_shape, image.shape,
                                     window, scale, active_class_ids)
     if return_keypoints:
@@ -214,14 +215,14 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):
         crowd_boxes = gt_boxes[crowd_ix]
         gt_class_ids = gt_class_ids[non_crowd_ix]
         gt_boxes = gt_boxes[non_crowd_ix]
-        crowd_overlaps = utils.compute_overlaps(anchors, crowd_boxes)
+        crowd_overlaps = compute_overlaps(anchors, crowd_boxes)
         no_crowd_bool = np.amax(crowd_overlaps, axis=1) < 0.001
     else:
         no_crowd_bool = np.ones([anchors.shape[0]], dtype=bool)
     if gt_boxes.shape[0] == 0:
         return rpn_match, rpn_bbox
 
-    overlaps = utils.compute_overlaps(anchors, gt_boxes)
+    overlaps = compute_overlaps(anchors, gt_boxes)
     anchor_iou_argmax = np.argmax(overlaps, axis=1)
     anchor_iou_max = overlaps[np.arange(overlaps.shape[0]), anchor_iou_argmax]
     rpn_match[(anchor_iou_max < 0.3) & no_crowd_bool] = -1

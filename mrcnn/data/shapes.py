@@ -128,7 +128,7 @@ class ShapesDataset(Dataset):
     def random_image(self, height, width, rng=random):
         """A random background colour and 1-4 shapes that overlap little
         (NMS at IoU 0.3 on their boxes)."""
-        from mrcnn.utils import non_max_suppression
+        from mrcnn.boxes import non_max_suppression
 
         bg_color = np.array([rng.randint(0, 255) for _ in range(3)])
         shapes = []

@@ -37,7 +37,7 @@ from mrcnn.molding.meta import (META_FIELDS, META_FIXED_SIZE,  # noqa: F401
                                 meta_image_shape, meta_original_shape, meta_scale,
                                 meta_window, parse_image_meta, parse_image_meta_graph)
 
-# Names of the modules that import TensorFlow or mrcnn.utils, loaded lazily.
+# Names of the modules that import TensorFlow, loaded lazily.
 _LAZY = {
     "resize": ("resize_image", "resize_params_graph", "resize_images_graph", "mold_image",
                "unmold_image", "mold_graph", "mold_inputs", "preprocess_graph"),

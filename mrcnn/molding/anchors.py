@@ -15,7 +15,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import utils
+from mrcnn.anchors import generate_pyramid_anchors
+from mrcnn.boxes import norm_boxes
 from mrcnn.config import BUILTIN_BACKBONES
 
 
@@ -38,7 +39,7 @@ def pyramid_anchors(config, image_shape):
     """Pixel anchors of an input of `image_shape` (h, w[, c]): float64
     [num_anchors, (y1, x1, y2, x2)], level by level (all of
     RPN_ANCHOR_SCALES[0] first), cells row-major, ratio-major in a cell."""
-    return utils.generate_pyramid_anchors(
+    return generate_pyramid_anchors(
         config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
         compute_backbone_shapes(config, image_shape), config.BACKBONE_STRIDES,
         config.RPN_ANCHOR_STRIDE)
@@ -50,7 +51,7 @@ def normalized_anchors(config, image_shape, pixel_anchors=None):
     pixel_anchors: pyramid_anchors(config, image_shape) if already computed."""
     if pixel_anchors is None:
         pixel_anchors = pyramid_anchors(config, image_shape)
-    return utils.norm_boxes(pixel_anchors, tuple(image_shape[:2]))
+    return norm_boxes(pixel_anchors, tuple(image_shape[:2]))
 
 
 def anchors_graph(config, image_h, image_w):

@@ -15,7 +15,8 @@ tests/test_export.py).
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import utils
+from mrcnn.boxes import denorm_boxes, norm_boxes
+from mrcnn.masks import mask_to_box
 from mrcnn.molding.meta import meta_image_shape, meta_original_shape, meta_window
 
 
@@ -53,13 +54,13 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
 
     # Normalised coordinates of the molded image -> of the window -> pixels
     # of the original image.
-    wy1, wx1, wy2, wx2 = utils.norm_boxes(window, image_shape[:2])
+    wy1, wx1, wy2, wx2 = norm_boxes(window, image_shape[:2])
     shift = np.array([wy1, wx1, wy1, wx1])
     wh = wy2 - wy1
     ww = wx2 - wx1
     scale = np.array([wh, ww, wh, ww])
     boxes = np.divide(boxes - shift, scale)
-    boxes = utils.denorm_boxes(boxes, original_image_shape[:2])
+    boxes = denorm_boxes(boxes, original_image_shape[:2])
 
     # Boxes can collapse to nothing, e.g. early in training.
     heights = boxes[:, 2].astype(np.int64) - boxes[:, 0]
@@ -75,7 +76,7 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
     full_masks = np.zeros(tuple(original_image_shape[:2]) + (n,), dtype=bool)
     for i in range(n):
         y1, x1, y2, x2 = boxes[i]
-        full_masks[y1:y2, x1:x2, i] = utils.mask_to_box(masks[i], boxes[i])
+        full_masks[y1:y2, x1:x2, i] = mask_to_box(masks[i], boxes[i])
     return boxes, class_ids, scores, full_masks
 
 
@@ -95,7 +96,7 @@ def paste_masks(boxes, masks, image_shape, num_detections=None, threshold=0.5):
     for i in range(n):
         y1, x1, y2, x2 = np.round(boxes[i]).astype(np.int64)
         if y2 > y1 and x2 > x1:
-            out[y1:y2, x1:x2, i] = utils.mask_to_box(masks[i], (y1, x1, y2, x2), threshold)
+            out[y1:y2, x1:x2, i] = mask_to_box(masks[i], (y1, x1, y2, x2), threshold)
     return out
 
 

@@ -15,7 +15,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import utils
+from mrcnn.masks import resize
 from mrcnn.molding.divisor import BACKBONE_DIVISOR, padding_to_divisor
 from mrcnn.molding.meta import compose_image_meta, compose_image_meta_graph
 
@@ -84,7 +84,7 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
     if scale != 1:
         # At least one pixel (matterport produced an empty image for extreme
         # aspect ratios).
-        image = utils.resize(image, (max(round(h * scale), 1), max(round(w * scale), 1)),
+        image = resize(image, (max(round(h * scale), 1), max(round(w * scale), 1)),
                              preserve_range=True)
 
     if image.ndim == 2:
@@ -183,7 +183,7 @@ def _resize_coords(in_size, out_size):
 
 
 def resize_images_graph(images, out_h, out_w):
-    """`utils.resize(image, (out_h, out_w), preserve_range=True)` for a batch of
+    """`mrcnn.masks.resize(image, (out_h, out_w), preserve_range=True)` for a batch of
     same-size images, then truncated to the input dtype like resize_image.
 
     Bit-exact with scikit-image (scipy.ndimage.zoom, order 1, grid_mode,

@@ -57,9 +57,9 @@ def display_differences(image,
     Returns:
         The matplotlib axes drawn into.
     """
-    from mrcnn import utils
+    from mrcnn.ap import compute_matches
 
-    gt_match, pred_match, overlaps = utils.compute_matches(
+    gt_match, pred_match, overlaps = compute_matches(
         gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask,
         iou_threshold=iou_threshold, score_threshold=score_threshold)
     n_gt, n_pred = len(gt_box), len(pred_box)
@@ -102,7 +102,7 @@ def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10,
 
     Prints the positive/negative counts and returns the axes.
     """
-    from mrcnn import utils
+    from mrcnn.masks import unmold_mask
 
     rois = np.asarray(rois)
     class_ids = np.asarray(class_ids)
@@ -136,7 +136,7 @@ def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10,
         box = np.round(rois[i][:4]).astype(np.int32)
         box = np.clip(box, 0, [image.shape[0], image.shape[1]] * 2)
         if box[2] > box[0] and box[3] > box[1]:
-            full = utils.unmold_mask(np.asarray(mask[i], np.float32), box, image.shape)
+            full = unmold_mask(np.asarray(mask[i], np.float32), box, image.shape)
             masked_image = apply_mask(masked_image, full, color)
     ax.imshow(masked_image.astype(np.uint8))
     positive = int(np.sum(class_ids > 0))
