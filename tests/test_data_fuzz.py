@@ -34,6 +34,8 @@ import traceback
 import numpy as np
 import pytest
 
+from test_data_coco import _uncompressed_rle  # tests/ is on sys.path (no __init__.py)
+
 LOADERS = ("coco", "via", "labelme", "folder")
 FAST_CASES = 50
 SLOW_CASES = 1000
@@ -73,19 +75,6 @@ def _coco_rle(mask):
     from pycocotools import mask as mask_util
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": list(mask.shape), "counts": rle["counts"].decode("ascii")}
-
-
-def _uncompressed_rle(mask):
-    flat = mask.astype(np.uint8).flatten(order="F")
-    counts, value, run = [], 0, 0
-    for v in flat:
-        if v == value:
-            run += 1
-        else:
-            counts.append(run)
-            value, run = v, 1
-    counts.append(run)
-    return {"size": list(mask.shape), "counts": counts}
 
 
 def write_seeds(root):
