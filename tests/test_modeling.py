@@ -155,6 +155,20 @@ def test_builtin_heads_and_errors(tmp_path):
         config.validate()
 
 
+def test_a_head_must_build_what_it_declares(tmp_path):
+    from mrcnn.heads.mask import MaskHead
+
+    @register_head("mask_undeclared")
+    class Undeclared(MaskHead):
+        outputs = ("mrcnn_mask", "extra")
+    config = TinyConfig()
+    config.ROI_HEADS = ("box", "mask_undeclared")
+    with pytest.raises(ValueError, match=r"'mask_undeclared' \(Undeclared\) built the "
+                                         r"inference outputs \['mrcnn_mask'\] but declares "
+                                         r"\['extra', 'mrcnn_mask'\]"):
+        MaskRCNN("inference", config, str(tmp_path))
+
+
 def test_box_only_model_has_no_mask_outputs(tmp_path):
     config = TinyConfig()
     config.ROI_HEADS = ("box",)

@@ -59,6 +59,8 @@ class RoIHead(object):
         losses: names of its losses (keys of config.LOSS_WEIGHTS; each is
             registered in mrcnn.losses.LOSSES).
         requires: names of outputs of earlier heads it reads at inference.
+    build_training must return exactly training_outputs + losses and
+    build_inference exactly outputs (the graph checks it).
     """
 
     name = None

@@ -100,8 +100,14 @@ def build_graph(mode, config, train_anchors=None):
         if missing:
             raise ValueError("config.ROI_HEADS: head {!r} needs {} from a head before it".format(
                 head.name, ", ".join(missing)))
-        ctx.outputs.update(head.build_training(ctx) if mode == "training"
-                           else head.build_inference(ctx))
+        built = head.build_training(ctx) if mode == "training" else head.build_inference(ctx)
+        # The head's declared names are the contract the trainer and detect() read.
+        declared = (list(head.training_outputs) + list(head.losses) if mode == "training"
+                    else list(head.outputs))
+        if sorted(built) != sorted(declared):
+            raise ValueError("RoI head {!r} ({}) built the {} outputs {} but declares {}".format(
+                head.name, type(head).__name__, mode, sorted(built), sorted(declared)))
+        ctx.outputs.update(built)
     if mode == "inference":
         ctx.outputs.update((n, rpn[n]) for n in ("rpn_rois", "rpn_class", "rpn_bbox"))
     _, outputs = contracts.order_outputs(ctx.outputs, mode)
