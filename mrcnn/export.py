@@ -43,6 +43,7 @@ import tensorflow as tf
 
 from mrcnn import fileio, modeldir
 from mrcnn.data.images import LUMA_WEIGHTS_16
+from mrcnn.heads import build_roi_heads
 from mrcnn.modeling import contracts
 # The graph twins of detect()'s NumPy steps live beside them in mrcnn.molding;
 # paste_masks is documented as mrcnn.export.paste_masks.
@@ -122,6 +123,11 @@ class _Servable(object):
         self.full_masks = full_masks
         self.channels = int(config.IMAGE_CHANNEL_COUNT)
         fixed = config.IMAGE_RESIZE_MODE == "square"
+        # Outputs the heads add beyond OUTPUT_KEYS (RoIHead.serving_signature).
+        self.heads = build_roi_heads(config)
+        self.extra_specs = {}
+        for head in self.heads:
+            self.extra_specs.update(head.serving_signature())
         self.fixed_anchors = None
         if fixed:
             side = int(config.IMAGE_MAX_DIM)
@@ -132,11 +138,18 @@ class _Servable(object):
         n = int(self.config.DETECTION_MAX_INSTANCES)
         masks = (tf.zeros([0, n, 0, 0], tf.uint8) if self.full_masks else
                  tf.zeros([0, n] + list(self.config.MASK_SHAPE), tf.float32))
-        return {"num_detections": tf.zeros([0], tf.int32),
-                "detection_boxes": tf.zeros([0, n, 4], tf.float32),
-                "detection_classes": tf.zeros([0, n], tf.int32),
-                "detection_scores": tf.zeros([0, n], tf.float32),
-                "detection_masks": masks}
+        empty = {"num_detections": tf.zeros([0], tf.int32),
+                 "detection_boxes": tf.zeros([0, n, 4], tf.float32),
+                 "detection_classes": tf.zeros([0, n], tf.int32),
+                 "detection_scores": tf.zeros([0, n], tf.float32),
+                 "detection_masks": masks}
+        for name, spec in self.extra_specs.items():
+            empty[name] = tf.zeros([0] + [d or 0 for d in spec.shape.as_list()], spec.dtype)
+        return empty
+
+    def output_keys(self):
+        """The names of the servable's outputs, in order."""
+        return OUTPUT_KEYS + tuple(self.extra_specs)
 
     def _run(self, resized, metas, original_hw):
         """resized: uint8 [B, h, w, C] padded images; metas [B, META]. A batch
@@ -169,6 +182,8 @@ class _Servable(object):
                 lambda a: paste_masks_graph(a[0], a[1], height, width),
                 (result["detection_boxes"], result["detection_masks"]),
                 fn_output_signature=tf.uint8)
+        for head in self.heads:
+            result.update(head.serving_outputs(named, metas, original_hw, result))
         return result
 
     def serve_images(self, images):
@@ -205,25 +220,34 @@ class _Servable(object):
         max_n = int(self.config.DETECTION_MAX_INSTANCES)
         mask_spec = (tf.TensorSpec([max_n, None, None], tf.uint8) if self.full_masks else
                      tf.TensorSpec([max_n] + list(self.config.MASK_SHAPE), tf.float32))
+        specs = dict(zip(OUTPUT_KEYS, [
+            tf.TensorSpec([], tf.int32), tf.TensorSpec([max_n, 4], tf.float32),
+            tf.TensorSpec([max_n], tf.int32), tf.TensorSpec([max_n], tf.float32), mask_spec]))
+        specs.update(self.extra_specs)
+        keys = self.output_keys()
+        # Values whose size varies per image (full-size masks, maps of the
+        # original image) travel as ragged tensors, padded to the largest.
+        varying = {k for k in keys if None in specs[k].shape.as_list()}
+
+        def ragged_spec(spec):
+            return tf.RaggedTensorSpec(spec.shape, spec.dtype, ragged_rank=spec.shape.rank - 1)
 
         def one(i):
             resized, meta, size = decode(i)
             result = self._run(resized, meta, size)
-            outputs = [result[k][0] for k in OUTPUT_KEYS]
-            if self.full_masks:
-                outputs[-1] = tf.RaggedTensor.from_tensor(outputs[-1], ragged_rank=2)
+            outputs = []
+            for k in keys:
+                value = result[k][0]
+                if k in varying:
+                    value = tf.RaggedTensor.from_tensor(value, ragged_rank=value.shape.rank - 1)
+                outputs.append(value)
             return outputs
 
-        signature = [tf.TensorSpec([], tf.int32), tf.TensorSpec([max_n, 4], tf.float32),
-                     tf.TensorSpec([max_n], tf.int32), tf.TensorSpec([max_n], tf.float32)]
-        if not self.full_masks:
-            outputs = tf.map_fn(one, tf.range(n), fn_output_signature=signature + [mask_spec])
-            return dict(zip(OUTPUT_KEYS, outputs))
-        # Full-size masks differ in size per image: pad them to the largest.
-        outputs = tf.map_fn(one, tf.range(n), fn_output_signature=signature + [
-            tf.RaggedTensorSpec([max_n, None, None], tf.uint8, ragged_rank=2)])
-        result = dict(zip(OUTPUT_KEYS, outputs))
-        result["detection_masks"] = result["detection_masks"].to_tensor()
+        outputs = tf.map_fn(one, tf.range(n), fn_output_signature=[
+            ragged_spec(specs[k]) if k in varying else specs[k] for k in keys])
+        result = dict(zip(keys, outputs))
+        for k in varying:
+            result[k] = result[k].to_tensor()
         return result
 
 

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from mrcnn import export as E
+from mrcnn.heads import RoIHead
 from mrcnn.model import MaskRCNN
 from mrcnn.modeling import contracts
 
@@ -294,3 +295,54 @@ def test_export_rejects_bad_arguments(square_model, tmp_path):
     training = MaskRCNN("training", TinyConfig(), str(tmp_path / "logs"))
     with pytest.raises(ValueError, match="inference mode"):
         E.export_saved_model(training, str(tmp_path / "e"))
+
+
+class _ProbeHead(RoIHead):
+    """A head with no graph outputs that adds two serving outputs: a fixed
+    shape one and one the size of the original image (padded per batch)."""
+    def build_training(self, ctx):
+        return {}
+
+    def build_inference(self, ctx):
+        return {}
+
+    def serving_signature(self):
+        return {"probe_twice": tf.TensorSpec([], tf.int32),
+                "probe_map": tf.TensorSpec([None, None], tf.uint8)}
+
+    def serving_outputs(self, outputs, metas, original_hw, result):
+        height = tf.reduce_max(original_hw[:, 0])
+        width = tf.reduce_max(original_hw[:, 1])
+        rows = tf.range(height)[None, :, None] < original_hw[:, 0, None, None]
+        cols = tf.range(width)[None, None, :] < original_hw[:, 1, None, None]
+        return {"probe_twice": result["num_detections"] * 2,
+                "probe_map": tf.cast(rows & cols, tf.uint8)}
+
+
+def test_heads_add_serving_outputs_in_both_signatures_and_empty_batches(tmp_path):
+    from mrcnn.heads import register_head
+    from mrcnn.heads.base import HEADS
+    register_head("test_serving_probe")(_ProbeHead)
+    try:
+        class ProbeConfig(Pad64Config):
+            ROI_HEADS = ("box", "mask", "test_serving_probe")
+        keras.utils.set_random_seed(3)
+        model = MaskRCNN("inference", ProbeConfig(), str(tmp_path / "logs"))
+        path = model.export(str(tmp_path / "export"), verbose=0)
+    finally:
+        HEADS.pop("test_serving_probe")
+    loaded = tf.saved_model.load(path)
+    images = _images()[:2]  # 50x80 and 200x150: different molded shapes
+    out = loaded.signatures["serving_default"](
+        images=tf.stack([tf.io.encode_png(image) for image in images]))
+    np.testing.assert_array_equal(out["probe_twice"].numpy(), 2 * out["num_detections"].numpy())
+    probe = out["probe_map"].numpy()
+    assert probe.shape == (2, 200, 150)
+    for i, image in enumerate(images):
+        h, w = image.shape[:2]
+        assert probe[i, :h, :w].all() and probe[i].sum() == h * w
+    one = loaded.signatures["serving_images"](images=tf.constant(images[1][None]))
+    assert one["probe_map"].shape == (1, 200, 150) and one["probe_map"].numpy().all()
+    np.testing.assert_array_equal(one["probe_twice"].numpy(), 2 * one["num_detections"].numpy())
+    empty = loaded.signatures["serving_default"](images=tf.zeros([0], tf.string))
+    assert empty["probe_map"].shape == (0, 0, 0) and empty["probe_twice"].shape == (0,)

@@ -97,5 +97,24 @@ class RoIHead(object):
         class_ids, scores and masks."""
         return {}
 
+    def serving_signature(self):
+        """The SavedModel outputs this head adds (mrcnn.export): {name:
+        tf.TensorSpec of ONE image's value}, e.g. ``TensorSpec([N, K, 3],
+        tf.float32)``. A None dimension varies per image (e.g. the original
+        height; such values need rank >= 2); the batch pads it with zeros to
+        the largest in the batch."""
+        return {}
+
+    def serving_outputs(self, outputs, metas, original_hw, result):
+        """The values of serving_signature's outputs for a batch:
+        {name: tensor [B, ...]}.
+
+        outputs: the inference graph's outputs by name (batched, molded
+        coordinates); metas: float32 [B, META] image metas; original_hw:
+        int32 [B, 2] sizes of the original images; result: the SavedModel
+        outputs built so far (num_detections, detection_boxes in original
+        pixels, ..., and those of the heads before this one)."""
+        return {}
+
     def __repr__(self):
         return "{}(name={!r})".format(type(self).__name__, self.name)
