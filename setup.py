@@ -19,6 +19,8 @@ def read_version():
 
 
 # The API reference (mkdocs.yml; tests/test_docs.py builds it with --strict).
+ONNX_REQUIREMENTS = ["tf2onnx>=1.17,<1.18", "onnx>=1.17", "onnxruntime>=1.20"]
+TFLITE_REQUIREMENTS = ["ai-edge-litert>=2.1"]
 DOCS_REQUIREMENTS = ["mkdocs>=1.6.1,<2", "mkdocstrings>=1.0.8", "mkdocstrings-python>=2.0.11"]
 
 
@@ -37,8 +39,12 @@ setup(
     extras_require={
         # tensorflow-serving-api: the gRPC client's tests (tests/test_serving_clients.py);
         # its release follows TensorFlow's, and 2.21.x needs exactly tensorflow 2.21+.
+        # ONNX export (tf2onnx) and ONNX Runtime; TFLite's standalone interpreter.
+        "onnx": ONNX_REQUIREMENTS,
+        "tflite": TFLITE_REQUIREMENTS,
         "dev": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
-                "ipykernel>=6.29", "tensorflow-serving-api>=2.21,<2.22"] + DOCS_REQUIREMENTS,
+                "ipykernel>=6.29", "tensorflow-serving-api>=2.21,<2.22"] + DOCS_REQUIREMENTS
+               + ONNX_REQUIREMENTS + TFLITE_REQUIREMENTS,
         "docs": DOCS_REQUIREMENTS,
     },
     classifiers=[
