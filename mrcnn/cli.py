@@ -22,6 +22,7 @@ import json
 import os
 import sys
 
+from mrcnn.demo import DEMO_TASKS
 from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS
 
 DATASET_FORMATS = ("coco", "via", "labelme", "folder", "shapes")
@@ -188,13 +189,15 @@ def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels
 ############################################################
 
 def _demo(args):
-    from mrcnn.demo import run_demo
-    metrics = run_demo(args.output_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                       train_images=args.train_images, val_images=args.val_images,
-                       seed=args.seed,
-                       verbose=0 if args.quiet else 1)
-    print("wrote {}/metrics.json, predictions.png and model/ (mAP50 {:.3f})".format(
-        args.output_dir, metrics["mAP50"]))
+    from mrcnn.demo import demo_task
+    run_demo, metric = demo_task(args.task)
+    # Options left out take the task's own defaults.
+    options = {k: getattr(args, k) for k in ("epochs", "steps_per_epoch", "train_images",
+                                              "val_images") if getattr(args, k) is not None}
+    metrics = run_demo(args.output_dir, seed=args.seed, verbose=0 if args.quiet else 1,
+                       **options)
+    print("wrote {}/metrics.json, predictions.png and model/ ({} {:.3f})".format(
+        args.output_dir, metric, metrics[metric]))
     return 0
 
 
@@ -426,14 +429,20 @@ def build_parser():
                     "download), evaluate it on a separate seeded set and write metrics.json, "
                     "predictions.png and model/ to the output directory.")
     demo.add_argument("--output-dir", required=True, help="where to write the results")
-    demo.add_argument("--epochs", type=int, default=7,
-                      help="training epochs, the last at a tenth of the learning rate (default 7)")
+    demo.add_argument("--task", default="instances", choices=sorted(DEMO_TASKS),
+                      help="instances (shapes: masks, mAP), keypoints (shapes with named "
+                           "keypoints: OKS AP) or panoptic (shapes on stuff regions: PQ); "
+                           "default instances")
+    demo.add_argument("--epochs", type=int, default=None,
+                      help="training epochs, the last at a tenth of the learning rate "
+                           "(default: the task's; 7 for instances)")
     demo.add_argument("--steps-per-epoch", type=int, default=None,
                       help="training steps per epoch (default: the demo config's)")
-    demo.add_argument("--train-images", type=int, default=1000,
-                      help="synthetic training images (default 1000)")
-    demo.add_argument("--val-images", type=int, default=50,
-                      help="synthetic validation images, another seed (default 50)")
+    demo.add_argument("--train-images", type=int, default=None,
+                      help="synthetic training images (default: the task's; 1000 for instances)")
+    demo.add_argument("--val-images", type=int, default=None,
+                      help="synthetic validation images, another seed (default: the task's; "
+                           "50 for instances)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the training")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -18,6 +18,28 @@ from mrcnn.data.shapes import ShapesConfig, ShapesDataset
 TRAIN_SEED = 1
 VAL_SEED = 2
 
+# `mrcnn demo --task NAME`: module, function (same arguments as run_demo, its
+# own defaults) and the metric the command prints.
+DEMO_TASKS = {
+    "instances": ("mrcnn.demo", "run_demo", "mAP50"),
+    "keypoints": ("mrcnn.demo_keypoints", "run_demo", "keypoints_AP"),
+    "panoptic": ("mrcnn.demo_panoptic", "run_demo", "PQ"),
+}
+
+
+def demo_task(task):
+    """(run function, headline metric name) of a DEMO_TASKS entry."""
+    import importlib
+    if task not in DEMO_TASKS:
+        raise ValueError("unknown demo task {!r}; choose from {}".format(
+            task, ", ".join(DEMO_TASKS)))
+    module, function, metric = DEMO_TASKS[task]
+    try:
+        run = getattr(importlib.import_module(module), function)
+    except ImportError as e:
+        raise ValueError("demo task {!r} is not available: {}".format(task, e)) from None
+    return run, metric
+
 
 class DemoConfig(ShapesConfig):
     """A light Mask R-CNN for 128x128 shapes, trained from scratch on a CPU:
