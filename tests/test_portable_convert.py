@@ -218,3 +218,38 @@ def test_roi_align_edge_samples_survive_conversion():
     interpreter.invoke()
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_portable_keypoint_network_converts_to_tflite_builtins(tmp_path):
+    # The keypoint head needs no twin of its own: with its RoIAlign portable,
+    # its layers (heatmap arg-max, softmax, gathers) are TFLite builtins.
+    pytest.importorskip("ai_edge_litert")
+    import keras
+    from test_heads_keypoint import TinyKeypointConfig
+
+    class Config(TinyKeypointConfig):
+        IMAGES_PER_GPU = 1
+
+    keras.utils.set_random_seed(5)
+    model = MaskRCNN("inference", Config(), str(tmp_path))
+    conv1 = model.keras_model.get_layer("conv1")
+    kernel, *rest = conv1.get_weights()
+    conv1.set_weights([kernel * 0.01] + rest)
+    net = portable_model(model)
+    assert net.get_layer("roi_align_keypoint").portable
+    names = contracts.output_names(net)
+    molded, metas, _ = mold_inputs([image(6)], Config())
+    inputs = {"input_image": molded.astype(np.float32),
+              "input_image_meta": metas.astype(np.float32),
+              "input_anchors": model.get_anchors(molded.shape[1:])[None].astype(np.float32)}
+    want = run_tf(model.keras_model, inputs)
+    assert (want["mrcnn_keypoints"][..., 2] > 0).any()
+    spec = [tf.TensorSpec([1, None, None, 3], tf.float32, name="input_image"),
+            tf.TensorSpec([1, metas.shape[1]], tf.float32, name="input_image_meta"),
+            tf.TensorSpec([1, None, 4], tf.float32, name="input_anchors")]
+    fn = tf.function(lambda *a: tuple(net(list(a), training=False)), input_signature=spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    got = dict(zip(names, run_tflite(converter.convert(), inputs, len(names))))
+    check_outputs(got, want, scale=10)
+    np.testing.assert_allclose(got["mrcnn_keypoints"], want["mrcnn_keypoints"], atol=1e-3)

@@ -22,6 +22,10 @@ they take the ops of this module instead:
   classes never overlap), which keeps the max_instances best of the union
   of the per-class survivors, as CombinedNonMaxSuppression does.
 
+The other layers of the inference graph (the heads' convolutions, the
+keypoint head's heatmap decoding, the valid-row gathers and scatters)
+already convert, so only these three layers have twins.
+
 Each layer records the choice as its ``portable`` constructor argument (in
 get_config); ``portable=False`` (the default outside `portable_ops()`) keeps
 today's ops and detections. Usage::
