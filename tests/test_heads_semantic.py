@@ -99,6 +99,16 @@ def test_semantic_classes_maps_argmax_to_internal_ids():
         == [5, 9, 2]
 
 
+def test_bilinear_upsample_is_upsampling2d_bilinear_with_dynamic_shapes():
+    from mrcnn.heads.semantic import BilinearUpsample
+    x = np.random.default_rng(3).normal(size=(2, 5, 7, 3)).astype(np.float32)
+    want = keras.layers.UpSampling2D(size=4, interpolation="bilinear")(x).numpy()
+    np.testing.assert_allclose(BilinearUpsample(4)(x).numpy(), want, rtol=1e-6, atol=1e-6)
+    fn = tf.function(BilinearUpsample(2), input_signature=[
+        tf.TensorSpec([None, None, None, 3], tf.float32)])
+    assert fn(x).shape == (2, 10, 14, 3)
+
+
 def test_source_rows_samples_the_centres_of_the_window():
     # 3 original rows over molded rows [2, 8): centres at 1, 3, 5 of 6 -> 2+1, 2+3, 2+5.
     np.testing.assert_array_equal(source_rows(3, 2, 8), [3, 5, 7])
@@ -180,7 +190,8 @@ def test_branch_has_panoptic_fpn_stages_and_trains_with_the_presets(training):
             assert ("mrcnn_semantic_p{}_up{}".format(level, k) in names) == (level > 2)
         assert "mrcnn_semantic_p{}_conv{}".format(level, stages + 1) not in names
     assert names["mrcnn_semantic_classifier"].filters == 3 + 1
-    assert names["mrcnn_semantic_logits"].size == (4, 4)
+    assert names["mrcnn_semantic_logits"].factor == 4
+    assert names["mrcnn_semantic_p5_up3"].factor == 2
     assert [i.name for i in net.inputs][-1] == "input_gt_semantic"
     assert contracts.output_names(net)[-2:] == ["mrcnn_semantic_logits", "semantic_loss"]
     semantic = [layer for layer in net.layers

@@ -87,6 +87,31 @@ class SemanticClasses(KL.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class BilinearUpsample(KL.Layer):
+    """[batch, h, w, c] -> [batch, factor * h, factor * w, c], bilinear with
+    half-pixel centres (tf.image.resize; what UpSampling2D(interpolation=
+    "bilinear") computes), also when h and w are only known at run time
+    (the SavedModel's dynamic shapes, where UpSampling2D fails)."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        size = tf.shape(x)[1:3] * self.factor
+        return tf.cast(tf.image.resize(x, size, method="bilinear"), x.dtype)
+
+    def compute_output_spec(self, x):
+        shape = [None if d is None else d * self.factor for d in x.shape[1:3]]
+        return keras.KerasTensor((x.shape[0], *shape, x.shape[3]), dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(factor=self.factor)
+        return config
+
+
 def build_semantic_graph(feature_maps, config):
     """Panoptic FPN's semantic branch: [P2, P3, P4, P5] -> logits [batch,
     4 * H2, 4 * W2, NUM_STUFF_CLASSES + 1] float32 (H2, W2: P2's size, so
@@ -106,14 +131,12 @@ def build_semantic_graph(feature_maps, config):
                                       name="mrcnn_semantic_p{}_gn{}".format(level, k))(x)
             x = KL.Activation("relu")(x)
             if stride > 4:
-                x = KL.UpSampling2D(size=2, interpolation="bilinear",
-                                    name="mrcnn_semantic_p{}_up{}".format(level, k))(x)
+                x = BilinearUpsample(2, name="mrcnn_semantic_p{}_up{}".format(level, k))(x)
         summed.append(x)
     x = KL.Add(name="mrcnn_semantic_sum")(summed)
     x = KL.Conv2D(int(config.NUM_STUFF_CLASSES) + 1, (1, 1), kernel_initializer=init,
                   name="mrcnn_semantic_classifier", dtype="float32")(x)
-    return KL.UpSampling2D(size=4, interpolation="bilinear", name="mrcnn_semantic_logits",
-                           dtype="float32")(x)
+    return BilinearUpsample(4, name="mrcnn_semantic_logits", dtype="float32")(x)
 
 
 ############################################################
