@@ -63,7 +63,7 @@ def draw_panoptic_predictions(dataset, results, image_ids, path):
     plt.close(fig)
 
 
-def run_demo(output_dir, epochs=8, steps_per_epoch=None, train_images=1000, val_images=50,
+def run_demo(output_dir, epochs=6, steps_per_epoch=None, train_images=1000, val_images=50,
              config=None, seed=0, verbose=1):
     """Train, evaluate (PQ and mask AP) and draw; returns the metrics dict
     (also written to output_dir/metrics.json).
