@@ -251,7 +251,12 @@ def _detect(args):
         write_json_atomic(args.json, report)
         print("wrote {}".format(args.json))
     if args.panoptic:
-        _write_panoptic(args.panoptic, model.config, names, args.images, results)
+        from mrcnn.panoptic.writer import write_image_results
+        config = model.config
+        labels = names or ["class {}".format(i) for i in range(config.NUM_CLASSES)]
+        png_dir = write_image_results(args.panoptic, results, args.images, labels,
+                                      config.stuff_class_ids())
+        print("wrote {} and {} PNG(s) in {}".format(args.panoptic, len(results), png_dir))
     if args.save_dir:
         from mrcnn import visualize
         os.makedirs(args.save_dir, exist_ok=True)
@@ -274,26 +279,6 @@ def _detect(args):
                                                 labels, r["scores"], title=stem, save_path=tmp)
         print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
     return 0
-
-
-def _write_panoptic(json_path, config, names, paths, results):
-    """detect --panoptic: the COCO panoptic JSON and one PNG per image in
-    the folder beside it (the JSON's path without .json); image ids are the
-    images' positions on the command line, category ids the model's class
-    ids (its class names in "categories")."""
-    from mrcnn.panoptic import PanopticWriter, png_name
-    stuff = set(config.stuff_class_ids())
-    labels = names or ["class {}".format(i) for i in range(config.NUM_CLASSES)]
-    categories = [{"id": i, "name": str(labels[i]), "isthing": int(i not in stuff)}
-                  for i in range(1, config.NUM_CLASSES)]
-    stems = [png_name(p) for p in paths]
-    if len(set(stems)) < len(stems):
-        stems = ["{:03d}_{}".format(i, stem) for i, stem in enumerate(stems)]
-    with PanopticWriter(json_path, categories=categories) as writer:
-        for i, (path, r) in enumerate(zip(paths, results)):
-            writer.add(i, r["panoptic"], r["segments"], file_name=stems[i])
-            writer.images[-1]["file_name"] = os.path.basename(path)
-    print("wrote {} and {} PNG(s) in {}".format(json_path, len(paths), writer.png_dir))
 
 
 def _export(args):
