@@ -58,6 +58,19 @@ BENCHES = {
                                                       "precision": "mixed_bfloat16"}),
     "train-fit-1rep-xla": ("bench_train_fit", 2, 8, {"replicas": 1, "xla": True}),
     "export-r50": ("bench_export", 2, 5, {"backbone": "resnet50"}),
+    # The semantic branch's cost (issue #17; bars: <= 15 % detect, <= 20 % training step):
+    # run each pair alternating. COCO panoptic's 80 things + 53 stuff classes, with
+    # NUM_STUFF_CLASSES = 53 (branch) or 0 (none, same classes); the training step is
+    # train-all-1024's on panoptic shapes (3 things + 3 stuff classes), branch on or off.
+    "detect-r50-panoptic-off": ("bench_detect", 3, 7, {"backbone": "resnet50", "flops": False,
+                                                       "stuff": 0,
+                                                       "name": "detect-r50-panoptic-off"}),
+    "detect-r50-panoptic": ("bench_detect", 3, 7, {"backbone": "resnet50", "flops": False,
+                                                   "stuff": 53, "name": "detect-r50-panoptic"}),
+    "train-all-1024-panoptic-off": ("bench_train", 2, 5, {"layers": "all", "size": 1024,
+                                                          "stuff": 0}),
+    "train-all-1024-panoptic": ("bench_train", 2, 5, {"layers": "all", "size": 1024,
+                                                      "stuff": 3}),
 }
 DEFAULT_ALL = list(BENCHES)
 
@@ -102,14 +115,17 @@ def base_record(name, a, **kw):
     return rec
 
 
-def coco_like_config(backbone, precision=None):
+def coco_like_config(backbone, precision=None, stuff=None):
+    """stuff: None: COCO's 81 classes; a number: COCO panoptic's 134 classes
+    with that many stuff classes in the semantic branch (0: no branch)."""
     from mrcnn.config import Config
 
     class CocoBench(Config):
         NAME = "bench_coco"
         GPU_COUNT = 1
         IMAGES_PER_GPU = 1
-        NUM_CLASSES = 81
+        NUM_CLASSES = 81 if stuff is None else 1 + 80 + 53
+        NUM_STUFF_CLASSES = stuff or 0
         BACKBONE = backbone
         IMAGE_MIN_DIM = 800
         IMAGE_MAX_DIM = 1024
@@ -118,14 +134,17 @@ def coco_like_config(backbone, precision=None):
     return CocoBench()
 
 
-def shapes_train_config(size=256, batch=2, backbone="resnet50"):
+def shapes_train_config(size=256, batch=2, backbone="resnet50", stuff=None):
+    """stuff: None: the 3 shapes; a number: panoptic shapes (3 things + 3
+    stuff classes) with that many stuff classes in the semantic branch."""
     from mrcnn.config import Config
 
     class ShapesBench(Config):
         NAME = "bench_shapes"
         GPU_COUNT = 1
         IMAGES_PER_GPU = batch
-        NUM_CLASSES = 1 + 3
+        NUM_CLASSES = 1 + 3 if stuff is None else 1 + 3 + 3
+        NUM_STUFF_CLASSES = stuff or 0
         BACKBONE = backbone
         IMAGE_MIN_DIM = size
         IMAGE_MAX_DIM = size
@@ -242,15 +261,16 @@ def bench_matmul(a, warmup, runs, n=4096):
                        versions=versions())
 
 
-def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
+def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None, stuff=None):
     """MaskRCNN.detect([img]) at 1024x1024, COCO-like config, random weights;
-    `precision`: config.MIXED_PRECISION (None = float32)."""
+    `precision`: config.MIXED_PRECISION (None = float32); `stuff`: see
+    coco_like_config (the semantic branch)."""
     import numpy as np
     tf = init_tf(a.threads, a.inter)
     import keras
     from mrcnn.model import MaskRCNN, unmold_detections
 
-    cfg = coco_like_config(backbone, precision)
+    cfg = coco_like_config(backbone, precision, stuff)
     keras.utils.set_random_seed(bl.SEED)
     img = bl.seeded_image(1024, 1024)
     with tempfile.TemporaryDirectory() as logdir:
@@ -282,7 +302,8 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
             config=config_summary(cfg, ["NUM_CLASSES", "IMAGE_MIN_DIM", "IMAGE_MAX_DIM",
                                         "IMAGE_RESIZE_MODE", "DETECTION_MIN_CONFIDENCE",
                                         "POST_NMS_ROIS_INFERENCE", "PRE_NMS_LIMIT",
-                                        "DETECTION_MAX_INSTANCES", "BATCH_SIZE"]),
+                                        "DETECTION_MAX_INSTANCES", "BATCH_SIZE",
+                                        "NUM_STUFF_CLASSES", "ROI_HEADS"]),
             weights="random (keras.utils.set_random_seed(1234))",
             warmup=warmup, runs=runs,
             latency_s=lat,
@@ -323,15 +344,21 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
     return rec
 
 
-def _training_batches(cfg, n, seed, count=16):
-    """n batches (tuples of 7 numpy arrays) from ShapesDataset, built before timing
+def _training_batches(cfg, n, seed, count=16, panoptic=False):
+    """n batches (tuples of 7 numpy arrays, 8 with the semantic branch) from
+    ShapesDataset (PanopticShapesDataset with `panoptic`), built before timing
     with mrcnn.data.pipeline.build_training_sample, serially and reproducibly."""
     import numpy as np
+    from mrcnn.data.panoptic import PanopticShapesDataset
     from mrcnn.data.pipeline import build_training_sample, training_anchors
     from mrcnn.data.shapes import ShapesDataset
 
-    ds = ShapesDataset()
-    ds.load_shapes(count, int(cfg.IMAGE_SHAPE[0]), int(cfg.IMAGE_SHAPE[1]), seed=seed)
+    ds = PanopticShapesDataset() if panoptic else ShapesDataset()
+    if panoptic:
+        ds.load_panoptic_shapes(count, int(cfg.IMAGE_SHAPE[0]), int(cfg.IMAGE_SHAPE[1]),
+                                seed=seed)
+    else:
+        ds.load_shapes(count, int(cfg.IMAGE_SHAPE[0]), int(cfg.IMAGE_SHAPE[1]), seed=seed)
     ds.prepare()
     np.random.seed(seed)   # build_rpn_targets subsamples anchors with np.random
     anchors = training_anchors(cfg)
@@ -348,11 +375,13 @@ def _training_batches(cfg, n, seed, count=16):
     return batches
 
 
-def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_grad=False):
+def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_grad=False,
+                stuff=None):
     """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer
     (precision: config.MIXED_PRECISION, e.g. "mixed_bfloat16"). size=1024: a COCO-sized
     step instead (batch 1, TRAIN_ROIS_PER_IMAGE 200, anchors 32..512, shapes drawn at 1024).
-    dense_rpn_grad: rpn_conv_shared's dense backward kernels instead of the sparse one."""
+    dense_rpn_grad: rpn_conv_shared's dense backward kernels instead of the sparse one.
+    stuff: panoptic shapes with that many stuff classes in the semantic branch (0: none)."""
     import numpy as np
     init_tf(a.threads, a.inter)
     import keras
@@ -362,16 +391,16 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
     from mrcnn.training import LAYER_REGEX, Trainer, make_optimizer
 
     if size == 256:
-        cfg = shapes_train_config()
+        cfg = shapes_train_config(stuff=stuff)
     else:
-        cfg = shapes_train_config(size=size, batch=1)
+        cfg = shapes_train_config(size=size, batch=1, stuff=stuff)
         cfg.RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
         cfg.TRAIN_ROIS_PER_IMAGE = 200
     if precision:
         cfg.MIXED_PRECISION = precision
     if dense_rpn_grad:
         SparseGradConv2D.dense_fraction = -1.0
-    batches = _training_batches(cfg, warmup + runs, bl.SEED)
+    batches = _training_batches(cfg, warmup + runs, bl.SEED, panoptic=stuff is not None)
     keras.utils.set_random_seed(bl.SEED)
     with tempfile.TemporaryDirectory() as logdir:
         t0 = time.perf_counter()
@@ -402,7 +431,8 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
     trainable = int(sum(np.prod(w.shape) for w in model.keras_model.trainable_weights))
     name = "train-" + layers + ("" if size == 256 else "-%d" % size) + (
         "-bf16" if precision == "mixed_bfloat16" else "-" + precision if precision else "") + (
-        "-dense-rpn-grad" if dense_rpn_grad else "")
+        "-dense-rpn-grad" if dense_rpn_grad else "") + (
+        "" if stuff is None else "-panoptic" if stuff else "-panoptic-off")
     return base_record(
         name, a, task="train_step", rpn_conv_backward="dense" if dense_rpn_grad else "sparse",
         precision=precision or "float32",
@@ -415,14 +445,16 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
                                     "TRAIN_BN", "LEARNING_RATE", "LEARNING_MOMENTUM",
                                     "WEIGHT_DECAY", "GRADIENT_CLIP_NORM", "OPTIMIZER",
                                     "POST_NMS_ROIS_TRAINING", "MAX_GT_INSTANCES",
-                                    "USE_MINI_MASK", "MINI_MASK_SHAPE"]),
+                                    "USE_MINI_MASK", "MINI_MASK_SHAPE", "NUM_STUFF_CLASSES",
+                                    "ROI_HEADS"]),
         data="ShapesDataset(seed=1234) %dx%d via build_training_sample, built before timing"
              % (size, size),
         warmup=warmup, runs=runs, latency_s=lat,
         first_step_s=round(first_s, 2), build_compile_s=round(build_s, 2),
         trainable_params=trainable, total_params=int(model.keras_model.count_params()),
         losses_finite=bool(all(np.isfinite(v) for d in losses for v in d.values())),
-        losses_first=losses[0], losses_last=losses[-1], loss_names=["loss"] + list(LOSS_NAMES),
+        losses_first=losses[0], losses_last=losses[-1],
+        loss_names=["loss"] + list(LOSS_NAMES) + (["semantic_loss"] if stuff else []),
         versions=versions())
 
 

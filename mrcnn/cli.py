@@ -3,6 +3,7 @@
     mrcnn demo --output-dir DIR                    train on shapes, evaluate, draw
     mrcnn train --format coco --train ann.json ... train on your data
     mrcnn evaluate --model DIR --format coco --dataset ann.json
+    mrcnn evaluate --model DIR --format coco-panoptic --dataset panoptic.json   PQ too
     mrcnn detect --model DIR image.jpg ... [--json out.json] [--save-dir DIR]
     mrcnn export --model DIR --output EXPORT_DIR [--version N]
     mrcnn download-weights coco
@@ -25,7 +26,7 @@ import sys
 from mrcnn.demo import DEMO_TASKS
 from mrcnn.pretrained import CLASS_SPECIFIC_LAYERS
 
-DATASET_FORMATS = ("coco", "via", "labelme", "folder", "shapes")
+DATASET_FORMATS = ("coco", "coco-panoptic", "via", "labelme", "folder", "shapes")
 
 
 class UsageError(ValueError):
@@ -113,7 +114,7 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
 
 
 def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
-                 ignore_labels=None, crowd_as_instances=False):
+                 ignore_labels=None, crowd_as_instances=False, pngs=None):
     """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
     annotation JSON file (coco, via; `images` is the image folder, default
     the JSON's), a folder of LabelMe JSON files, a folder of instance-label
@@ -128,14 +129,19 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
     ignore_labels: LabelMe labels whose shapes are dropped (e.g. "__ignore__").
     crowd_as_instances: coco: load iscrowd annotations as instances (CVAT's
         mask annotations).
+    pngs: coco-panoptic: the folder of the panoptic PNGs (default: the
+        JSON's path without .json, COCO's layout).
     """
+    if pngs and fmt != "coco-panoptic":
+        raise UsageError("the panoptic PNG folder (--pngs, --train-pngs, --val-pngs) is for "
+                         "--format coco-panoptic (got --format {})".format(fmt))
     if ignore_labels and fmt != "labelme":
         raise UsageError("--ignore-labels is for --format labelme (got --format {})".format(fmt))
     if crowd_as_instances and fmt != "coco":
         raise UsageError("--crowd-as-instances applies to --format coco only (crowd "
                          "regions are a COCO notion)")
     dataset = _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels,
-                            crowd_as_instances)
+                            crowd_as_instances, pngs)
     if class_names is not None and list(dataset.class_names) != list(class_names):
         raise ValueError("{} has the classes {} but {} are expected (the training data's or "
                          "the model's, in class id order)".format(
@@ -144,7 +150,7 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
 
 
 def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels=None,
-                  crowd_as_instances=False):
+                  crowd_as_instances=False, pngs=None):
     names = list(class_names[1:]) if class_names is not None else None
     if fmt not in DATASET_FORMATS:
         raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
@@ -166,6 +172,9 @@ def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels
     if fmt == "coco":
         from mrcnn.data.coco import load_coco_json
         return load_coco_json(path, image_dir=images, crowd_as_instances=crowd_as_instances)
+    if fmt == "coco-panoptic":
+        from mrcnn.data.panoptic import load_coco_panoptic
+        return load_coco_panoptic(path, panoptic_png_dir=pngs, image_dir=images)
     if fmt == "via":
         from mrcnn.data.via import load_via_json
         return load_via_json(path, image_dir=images, class_attribute=class_attribute,
@@ -214,6 +223,9 @@ def _detect(args):
         if os.path.lexists(path):  # (missing files are reported as before)
             check_image_file(path)
     model, names = load_model(args.model, args.config, overrides)
+    if args.panoptic and not model.config.NUM_STUFF_CLASSES:
+        raise UsageError("--panoptic needs a panoptic model (config.NUM_STUFF_CLASSES > 0, "
+                         "e.g. trained with --format coco-panoptic)")
     channels = int(model.config.IMAGE_CHANNEL_COUNT)
     images = [read_image(path, channels=channels) for path in args.images]
     results = model.detect(images)
@@ -238,6 +250,13 @@ def _detect(args):
         from mrcnn.fileio import write_json_atomic
         write_json_atomic(args.json, report)
         print("wrote {}".format(args.json))
+    if args.panoptic:
+        from mrcnn.panoptic.writer import write_image_results
+        config = model.config
+        labels = names or ["class {}".format(i) for i in range(config.NUM_CLASSES)]
+        png_dir = write_image_results(args.panoptic, results, args.images, labels,
+                                      config.stuff_class_ids())
+        print("wrote {} and {} PNG(s) in {}".format(args.panoptic, len(results), png_dir))
     if args.save_dir:
         from mrcnn import visualize
         os.makedirs(args.save_dir, exist_ok=True)
@@ -252,8 +271,12 @@ def _detect(args):
             # Through a temporary file renamed into place: never a partial PNG.
             # Its name ends in .png: matplotlib picks the format from it.
             with atomic_path(out, suffix=".tmp.png") as tmp:
-                visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
-                                            labels, r["scores"], title=stem, save_path=tmp)
+                if "panoptic" in r:  # a panoptic model: stuff and things
+                    visualize.display_panoptic(shown, r["panoptic"], r["segments"], labels,
+                                               title=stem, save_path=tmp)
+                else:
+                    visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
+                                                labels, r["scores"], title=stem, save_path=tmp)
         print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
     return 0
 
@@ -273,12 +296,13 @@ def _evaluate(args):
     from mrcnn.evaluate import evaluate_model, format_metrics
     model, names = load_model(args.model, args.config, parse_overrides(args.set))
     dataset = load_dataset(args.format, args.dataset, args.images, class_names=names,
-                           **_dataset_options(args))
+                           pngs=args.pngs, **_dataset_options(args))
     if model.config.NUM_CLASSES != dataset.num_classes:
         raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
             model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
     metrics = evaluate_model(model, dataset, limit=args.limit, results_json=args.results,
-                             verbose=0 if args.quiet else 1)
+                             verbose=0 if args.quiet else 1,
+                             panoptic_dir=args.panoptic_output)
     print(format_metrics(metrics))
     if args.metrics:
         from mrcnn.fileio import write_json_atomic
@@ -295,9 +319,10 @@ def _train(args):
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
     from mrcnn.data.pipeline import check_trainable
-    train = load_dataset(args.format, args.train, args.train_images, **_dataset_options(args))
+    train = load_dataset(args.format, args.train, args.train_images, pngs=args.train_pngs,
+                         **_dataset_options(args))
     val = load_dataset(args.format, args.val, args.val_images, class_names=train.class_names,
-                       **_dataset_options(args)) if args.val else None
+                       pngs=args.val_pngs, **_dataset_options(args)) if args.val else None
     # Before building the model: with nothing to train on, training would
     # wait forever for a first batch.
     for flag, path, dataset in (("--train", args.train, train), ("--val", args.val, val)):
@@ -310,7 +335,17 @@ def _train(args):
     # NUM_CLASSES follows the data unless --set says otherwise (a config file
     # from another dataset keeps everything else).
     overrides.setdefault("NUM_CLASSES", train.num_classes)
+    if args.format == "coco-panoptic":
+        # The semantic branch follows the data's stuff categories.
+        stuff = [int(i) for i in train.stuff_class_ids]
+        overrides.setdefault("NUM_STUFF_CLASSES", len(stuff))
+        if stuff != list(range(train.num_classes - len(stuff), train.num_classes)):
+            overrides.setdefault("STUFF_CLASS_IDS", stuff)
     config = make_config(args.config, overrides, {"NAME": args.name})
+    if args.format == "coco-panoptic" and config.stuff_class_ids() != stuff:
+        raise ValueError("the semantic branch's stuff classes {} are not the training data's "
+                         "stuff categories {} (internal class ids)".format(
+                             config.stuff_class_ids(), stuff))
     if config.NUM_CLASSES != train.num_classes:
         raise ValueError("NUM_CLASSES = {} but the training data has {} classes (with BG): "
                          "{}".format(config.NUM_CLASSES, train.num_classes,
@@ -460,6 +495,9 @@ def build_parser():
     train.add_argument("--train-images", help="image folder (default: beside the annotations)")
     train.add_argument("--val", help="validation annotations, like --train (same classes)")
     train.add_argument("--val-images", help="validation image folder")
+    train.add_argument("--train-pngs", help="coco-panoptic: the training panoptic PNG folder "
+                                            "(default: the JSON's path without .json)")
+    train.add_argument("--val-pngs", help="coco-panoptic: the validation panoptic PNG folder")
     train.add_argument("--config", help="Config JSON (Config.save) to start from; "
                                         "NUM_CLASSES follows the data unless --set")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -487,12 +525,20 @@ def build_parser():
     evaluate = _subcommand(
         sub, "evaluate", _evaluate, help="COCO AP and mAP50 of a model on a dataset",
         description="Detect on every image of a dataset and report pycocotools' segm/bbox "
-                    "AP, AP50, AP75, APs/m/l, per-class AP and matterport's mAP50.")
+                    "AP, AP50, AP75, APs/m/l, per-class AP and matterport's mAP50; with "
+                    "--format coco-panoptic and a panoptic model also PQ, SQ and RQ (all, "
+                    "things, stuff).")
     _model_arguments(evaluate)
     _dataset_arguments(evaluate)
     evaluate.add_argument("--dataset", required=True,
                           help="annotations: JSON file, folder, or COUNT[:SEED] for shapes")
     evaluate.add_argument("--images", help="image folder (default: beside the annotations)")
+    evaluate.add_argument("--pngs", help="coco-panoptic: the panoptic PNG folder (default: "
+                                         "the JSON's path without .json)")
+    evaluate.add_argument("--panoptic-output",
+                          help="coco-panoptic with a panoptic model: keep the ground truth and "
+                               "predicted COCO panoptic files PQ is computed on in this folder "
+                               "(default: a temporary one)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
     evaluate.add_argument("--results", help="write the detections as COCO results JSON")
     evaluate.add_argument("--metrics", help="write the metrics as JSON")
@@ -506,6 +552,9 @@ def build_parser():
     detect.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     detect.add_argument("--json", help="write the detections to this JSON file")
     detect.add_argument("--save-dir", help="write an overlay PNG per image here")
+    detect.add_argument("--panoptic", metavar="PATH.json",
+                        help="a panoptic model: write the panoptic segmentation in the COCO "
+                             "panoptic format, PATH.json and one PNG per image in PATH/")
     detect.add_argument("--min-confidence", type=float,
                         help="DETECTION_MIN_CONFIDENCE (default: the model's config)")
 

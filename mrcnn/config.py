@@ -32,7 +32,7 @@ LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
               "mrcnn_bbox_loss", "mrcnn_mask_loss")
 # Losses of the package's optional heads: known to LOSS_WEIGHTS without being
 # required (absent: weight 1).
-OPTIONAL_LOSS_NAMES = ("keypoint_loss",)
+OPTIONAL_LOSS_NAMES = ("keypoint_loss", "semantic_loss")
 
 # COCO's 17 person keypoints and their OKS sigmas (pycocotools' COCOeval
 # defaults), used when KEYPOINT_NAMES are COCO's and KEYPOINT_OKS_SIGMAS is None.
@@ -213,6 +213,30 @@ class Config(object):
     KEYPOINT_CONV_CHANNELS = 512
     KEYPOINT_MASK_SHAPE = 56
 
+    # Panoptic segmentation (docs/panoptic.md). NUM_STUFF_CLASSES 0: no
+    # semantic branch (the model is plain Mask R-CNN). > 0: Config adds the
+    # "semantic" head to ROI_HEADS (Panoptic FPN's branch on P2..P5), the
+    # data pipeline feeds the datasets' semantic maps (load_semantic) and
+    # detect() returns "semantic", "panoptic" and "segments".
+    NUM_STUFF_CLASSES = 0
+    # The internal class ids of the stuff classes, in the branch's order
+    # (None: the last NUM_STUFF_CLASSES class ids, as COCO panoptic and the
+    # synthetic panoptic shapes number them). Its loss: "semantic_loss" in
+    # LOSS_WEIGHTS (absent: 1; Panoptic FPN used 0.5 on COCO).
+    STUFF_CLASS_IDS = None
+    # The branch: SEMANTIC_CONV_CHANNELS 3x3 convs, GroupNorm of
+    # SEMANTIC_GROUPS groups.
+    SEMANTIC_CONV_CHANNELS = 128
+    SEMANTIC_GROUPS = 32
+    # Fusion of the detections with the semantic map (mrcnn.panoptic.fuse,
+    # panopticapi's defaults): instances below PANOPTIC_SCORE_THRESHOLD or
+    # with more than PANOPTIC_OVERLAP_THRESHOLD of their area already taken
+    # are dropped; a stuff segment needs PANOPTIC_STUFF_AREA_LIMIT pixels
+    # (of the original image).
+    PANOPTIC_SCORE_THRESHOLD = 0.5
+    PANOPTIC_OVERLAP_THRESHOLD = 0.5
+    PANOPTIC_STUFF_AREA_LIMIT = 4096
+
     # Train the heads on the RPN's proposals (True) or on RoIs supplied with
     # the data (False, for debugging the heads without an RPN).
     USE_RPN_ROIS = True
@@ -259,6 +283,7 @@ class Config(object):
         # Length of the image meta vector, see mrcnn.molding.meta.
         self.IMAGE_META_SIZE = image_meta_size(self.NUM_CLASSES)
         self._derive_keypoint_attributes()
+        self._derive_semantic_attributes()
         self.validate(require_classes=type(self) is not Config)
 
     def _derive_keypoint_attributes(self):
@@ -272,6 +297,15 @@ class Config(object):
             self.ROI_HEADS = tuple(heads) + ("keypoint",)
         if self.KEYPOINT_OKS_SIGMAS is None and tuple(names) == COCO_KEYPOINT_NAMES:
             self.KEYPOINT_OKS_SIGMAS = COCO_KEYPOINT_OKS_SIGMAS
+
+    def _derive_semantic_attributes(self):
+        """With NUM_STUFF_CLASSES > 0: add the "semantic" head to ROI_HEADS."""
+        count = self.NUM_STUFF_CLASSES
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count <= 0:
+            return
+        heads = self.ROI_HEADS
+        if isinstance(heads, (list, tuple)) and "semantic" not in heads:
+            self.ROI_HEADS = tuple(heads) + ("semantic",)
 
     def validate(self, require_classes=True):
         """Check every attribute; raise ValueError naming the bad one.
@@ -290,6 +324,14 @@ class Config(object):
         if self.KEYPOINT_CLASS_IDS is None:
             return list(range(1, self.NUM_CLASSES))
         return [int(i) for i in self.KEYPOINT_CLASS_IDS]
+
+    def stuff_class_ids(self):
+        """The internal class ids of the semantic branch's stuff classes, in
+        its order (channel k + 1 is the k-th): STUFF_CLASS_IDS, or the last
+        NUM_STUFF_CLASSES class ids."""
+        if self.STUFF_CLASS_IDS is None:
+            return list(range(self.NUM_CLASSES - self.NUM_STUFF_CLASSES, self.NUM_CLASSES))
+        return [int(i) for i in self.STUFF_CLASS_IDS]
 
     # ------------------------------------------------------------------
     # Inspection and serialisation

@@ -5,8 +5,8 @@ ValueError that names the config class, the attribute and its value.
 BATCH_SIZE, IMAGE_SHAPE and IMAGE_META_SIZE, then `Config.validate`, which
 is `validate_config`. The checks run group by group in a fixed order
 (counts and fractions, backbone and anchors, image geometry, masks and box
-deltas, losses and heads, keypoints, optimisation), so a config with several
-bad attributes always reports the same one first.
+deltas, losses and heads, keypoints, semantic branch, optimisation), so a
+config with several bad attributes always reports the same one first.
 
 A string where a number belongs (e.g. ``--set 'NUM_CLASSES="3"'``) gets a
 hint to write the number without quotes; NaN and infinity are refused
@@ -44,6 +44,7 @@ def validate_config(config, require_classes=True):
     _check_masks(config)
     _check_losses_and_heads(config)
     check_keypoints(config)
+    check_semantic(config)
     _check_optimisation(config)
     return config
 
@@ -281,6 +282,43 @@ def _check_keypoint_pairs(config, attr, names, distinct):
             if again:
                 fail(config, attr, "{} is in more than one pair".format(repr(again[0])))
             seen.update(pair)
+
+
+# ----------------------------------------------------------------------
+# Semantic branch and panoptic fusion
+# ----------------------------------------------------------------------
+def check_semantic(config):
+    """NUM_STUFF_CLASSES, STUFF_CLASS_IDS, the branch's sizes and the
+    fusion thresholds."""
+    check_integer(config, "NUM_STUFF_CLASSES", 0)
+    count = config.NUM_STUFF_CLASSES
+    if not count:
+        if "semantic" in config.ROI_HEADS:
+            fail(config, "ROI_HEADS", "has the 'semantic' head but NUM_STUFF_CLASSES is 0")
+        return
+    if count > config.NUM_CLASSES - 1:
+        fail(config, "NUM_STUFF_CLASSES", "the stuff classes are among the NUM_CLASSES - 1 = "
+             "{} classes (the background is none of them)".format(config.NUM_CLASSES - 1))
+    if "semantic" not in config.ROI_HEADS:
+        fail(config, "ROI_HEADS", "must include 'semantic' when NUM_STUFF_CLASSES > 0 (Config "
+             "adds it when NUM_STUFF_CLASSES is a class attribute; set on an instance, add "
+             "it to ROI_HEADS too)")
+    ids = config.STUFF_CLASS_IDS
+    if ids is not None:
+        if (not isinstance(ids, (list, tuple, np.ndarray)) or len(ids) != count
+                or not all(is_integer(i) and 1 <= i < config.NUM_CLASSES for i in ids)
+                or len(set(int(i) for i in ids)) != len(ids)):
+            fail(config, "STUFF_CLASS_IDS", "must be None (the last NUM_STUFF_CLASSES class "
+                 "ids) or NUM_STUFF_CLASSES = {} distinct class ids in 1..{}".format(
+                     count, config.NUM_CLASSES - 1))
+    for name in ("SEMANTIC_CONV_CHANNELS", "SEMANTIC_GROUPS"):
+        check_integer(config, name, 1)
+    if config.SEMANTIC_CONV_CHANNELS % config.SEMANTIC_GROUPS:
+        fail(config, "SEMANTIC_GROUPS", "must divide SEMANTIC_CONV_CHANNELS = {} (GroupNorm "
+             "splits the channels into equal groups)".format(config.SEMANTIC_CONV_CHANNELS))
+    for name in ("PANOPTIC_SCORE_THRESHOLD", "PANOPTIC_OVERLAP_THRESHOLD"):
+        _check_fraction(config, name)
+    check_integer(config, "PANOPTIC_STUFF_AREA_LIMIT", 0)
 
 
 # ----------------------------------------------------------------------

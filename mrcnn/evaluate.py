@@ -250,7 +250,7 @@ def evaluate_dataset(model, dataset, image_ids=None, batch_size=None, verbose=1,
 
 
 def evaluate_model(model, dataset, image_ids=None, limit=None, results_json=None, verbose=1,
-                   batch_size=None):
+                   batch_size=None, panoptic_dir=None):
     """Run `model` over `dataset` and return its metrics (a JSON-ready dict).
 
     model: a MaskRCNN in inference mode (anything with `config.BATCH_SIZE`
@@ -278,10 +278,32 @@ def evaluate_model(model, dataset, image_ids=None, limit=None, results_json=None
             bbox_AP, bbox_AP50}}, APs from COCOeval's precision array; None
             for a class without ground truth in these images.
         results_json: the path written, or None.
+    With a panoptic model (detect() gives "panoptic") on a panoptic dataset
+    (one with load_panoptic) also the panoptic quality of
+    mrcnn.panoptic.evaluate.panoptic_metrics: PQ, SQ, RQ, PQ_things, ...,
+    RQ_stuff, panoptic_categories, PQ_per_class; its COCO panoptic files go
+    to `panoptic_dir` (default: a temporary folder, removed).
     """
-    metrics, _ = evaluate_dataset(model, dataset, image_ids=image_ids, batch_size=batch_size,
-                                  verbose=verbose, limit=limit, results_json=results_json)
+    metrics, results = evaluate_dataset(model, dataset, image_ids=image_ids,
+                                        batch_size=batch_size, verbose=verbose, limit=limit,
+                                        results_json=results_json)
+    if results and "panoptic" in results[0] and hasattr(dataset, "load_panoptic"):
+        metrics.update(_panoptic_metrics(dataset, image_ids, limit, results, panoptic_dir))
     return metrics
+
+
+def _panoptic_metrics(dataset, image_ids, limit, results, panoptic_dir):
+    """evaluate_model's PQ part (the images evaluate_dataset ran on)."""
+    import tempfile
+
+    from mrcnn.panoptic.evaluate import panoptic_metrics
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    if limit:
+        image_ids = image_ids[:int(limit)]
+    if panoptic_dir is not None:
+        return panoptic_metrics(dataset, image_ids, results, panoptic_dir)
+    with tempfile.TemporaryDirectory(prefix="mrcnn-pq-") as folder:
+        return panoptic_metrics(dataset, image_ids, results, folder)
 
 
 def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=None, verbose=1):
@@ -336,6 +358,11 @@ def format_metrics(metrics):
         lines.append("{:4}  ".format(iou_type) + "  ".join(
             "{} {}".format(n, _fmt(metrics["{}_{}".format(iou_type, n)]))
             for n in COCO_STAT_NAMES))
+    if "PQ" in metrics:
+        lines.append("panoptic  " + "   ".join(
+            "{} PQ {:.3f} SQ {:.3f} RQ {:.3f}".format(
+                part, metrics["PQ" + suffix], metrics["SQ" + suffix], metrics["RQ" + suffix])
+            for part, suffix in (("all", ""), ("things", "_things"), ("stuff", "_stuff"))))
     width = max([len(n) for n in metrics.get("per_class", {})] + [5])
     fmt = _fmt
     for name, row in metrics.get("per_class", {}).items():

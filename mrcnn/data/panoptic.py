@@ -25,7 +25,7 @@ tells one, and ``get_source_class_id(i, "coco")`` gives the category id.
   with their class id negated, as `mrcnn.data.coco` does, so training
   neither learns them nor uses what touches them as background.
 * `load_semantic` gives an int32 ``[H, W]`` map of stuff class ids (0 on
-  things and void).
+  things, and on void unless ``void=`` says otherwise).
 * `load_panoptic` gives the id map and the ``segments_info``.
 
 Problems: malformed JSON, a missing field, an unknown category or image id
@@ -236,12 +236,14 @@ class PanopticDataset(Dataset):
             return np.zeros(ids.shape + (0,), bool), np.zeros([0], np.int32)
         return np.stack(masks, axis=2), np.array(class_ids, np.int32)
 
-    def load_semantic(self, image_id):
+    def load_semantic(self, image_id, void=0):
         """int32 ``[H, W]``: the internal class id of the stuff segment of
-        each pixel, 0 on things and void."""
+        each pixel, 0 on things and `void` on void pixels (default 0; the
+        training pipeline asks for -1, which the semantic head's loss
+        ignores, mrcnn.data.semantic)."""
         info = self._info(image_id)
         ids, segments = self.load_panoptic(image_id)
-        lookup_ids, lookup_classes = [VOID], [0]
+        lookup_ids, lookup_classes = [VOID], [int(void)]
         for seg in segments:
             class_id = self._class_of(info["source"], seg["category_id"])
             lookup_ids.append(seg["id"])
@@ -401,10 +403,10 @@ class PanopticShapesDataset(ShapesDataset, PanopticDataset):
                 add(mask, class_id)
         return ids, segments
 
-    def load_semantic(self, image_id):
+    def load_semantic(self, image_id, void=0):
         """int32 ``[H, W]``: the stuff class (4..6) of the background, 0 on
-        the shapes."""
-        return PanopticDataset.load_semantic(self, image_id)
+        the shapes (the images have no void pixel)."""
+        return PanopticDataset.load_semantic(self, image_id, void=void)
 
 
 def load_panoptic_shapes(count, height, width, seed=None, regions=(2, 3)):

@@ -9,7 +9,8 @@ mrcnn.model) as before:
   the network's input), `build_rpn_targets`, `build_training_sample` and the
   layout of a training batch: images, image_meta, rpn_match, rpn_bbox,
   gt_class_ids, gt_boxes, gt_masks (and gt_keypoints with
-  config.KEYPOINT_NAMES), each with the batch as first axis.
+  config.KEYPOINT_NAMES, gt_semantic with config.NUM_STUFF_CLASSES), each
+  with the batch as first axis.
 - mrcnn.data.generator: matterport's Python `data_generator` with
   `generate_random_rois` and `build_detection_targets`.
 """
@@ -29,7 +30,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
                     no_augmentation_sources=None, batch_size=None, repeat=True,
                     num_parallel_calls=None, seed=None):
     """A `tf.data.Dataset` of training batches (tuples of the 7 arrays of
-    mrcnn.data.sample, 8 with keypoints), built with parallel workers and
+    mrcnn.data.sample, 8 with keypoints or a semantic map), built with parallel workers and
     prefetching. Images whose instances all vanish are skipped.
 
     augmentation: an albumentations Compose, mrcnn.data.augment.RandomFlip

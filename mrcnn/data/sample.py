@@ -16,6 +16,10 @@ mrcnn.data.generator.data_generator batch. A sample is a tuple of 7 arrays:
 and, when config.KEYPOINT_NAMES is set (Keypoint R-CNN), an 8th:
     gt_keypoints: float32 [MAX_GT_INSTANCES, K, (x, y, v)] in pixels of
         the molded image (mrcnn.data.keypoints), v = 0 for padding
+and, when config.NUM_STUFF_CLASSES > 0 (the semantic head), one more:
+    gt_semantic: int32 [H, W] labels of the molded image (mrcnn.data.semantic:
+        k the k-th stuff class, 0 thing/other, -1 void and padding)
+(the heads' extra arrays in the order of config.ROI_HEADS).
 A batch stacks B samples along a new first axis.
 """
 
@@ -26,6 +30,7 @@ import numpy as np
 from mrcnn.boxes import compute_overlaps, extract_bboxes
 from mrcnn.masks import minimize_mask, resize_mask
 from mrcnn.data import keypoints as kp
+from mrcnn.data import semantic as sem
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.images import to_model_image
 from mrcnn.molding import compose_image_meta, mold_image, pyramid_anchors, resize_image
@@ -98,13 +103,16 @@ def load_keypoints(dataset, config, image_id, num_instances):
 
 def check_keypoint_augmentation(config, augmentation):
     """Raise a TypeError when config has keypoints and `augmentation`
-    cannot move them (see mrcnn.data.keypoints.keypoint_support)."""
+    cannot move them (see mrcnn.data.keypoints.keypoint_support), or
+    keypoints and a semantic map together
+    (mrcnn.data.semantic.check_semantic_augmentation)."""
+    sem.check_semantic_augmentation(config, augmentation)
     if has_keypoints(config) and augmentation is not None:
         kp.keypoint_support(augmentation)
 
 
 def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
-                  use_mini_mask=False, return_keypoints=False):
+                  use_mini_mask=False, return_keypoints=False, return_semantic=False):
     """Load an image and its ground truth, resized like the network's input.
 
     augment: deprecated matterport flag: random horizontal flip.
@@ -118,6 +126,10 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         KEYPOINT_NAMES, dataset.load_keypoints), moved with the image:
         resized, cropped, flipped and augmented (a mirroring swaps
         config.KEYPOINT_FLIP_PAIRS); those that leave the image get v = 0.
+    return_semantic: also return the semantic head's labels (config with
+        NUM_STUFF_CLASSES, dataset.load_semantic; mrcnn.data.semantic),
+        moved with the image like a mask: resized, padded (void), cropped,
+        flipped and augmented.
 
     The dataset's image is converted to uint8 [H, W, IMAGE_CHANNEL_COUNT]
     with mrcnn.data.images.to_model_image (8-bit images of the right
@@ -131,6 +143,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         mask: bool [height, width, instances] (mini-mask size if asked).
         keypoints (with return_keypoints): float32 [instances, K, (x, y, v)]
             in pixels of the resized image (mini-masks do not change them).
+        semantic (with return_semantic): int32 [height, width] labels.
     Instances whose mask is empty after resizing or augmentation are dropped.
     """
     augmentation = check_augmentation(augmentation)
@@ -145,6 +158,9 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     if return_keypoints:
         keypoints = load_keypoints(dataset, config, image_id, class_ids.shape[0])
         permutation = kp.flip_permutation(config.KEYPOINT_NAMES, config.KEYPOINT_FLIP_PAIRS)
+    semantic = None
+    if return_semantic:
+        semantic = sem.load_semantic_labels(dataset, config, image_id, image.shape, name)
     original_shape = image.shape
     image, window, scale, padding, crop = resize_image(
         image,
@@ -155,6 +171,8 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
     mask = resize_mask(mask, scale, padding, crop)
     if keypoints is not None:
         keypoints = kp.resize_keypoints(keypoints, original_shape, scale, padding, crop)
+    if semantic is not None:
+        semantic = sem.resize_labels(semantic, scale, padding, crop)
 
     if augment:
         warnings.warn("'augment' is deprecated: use augmentation=RandomFlip(0.5) "
@@ -163,12 +181,17 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         if np.random.randint(0, 2):
             image = np.fliplr(image)
             mask = np.fliplr(mask)
+            if semantic is not None:
+                semantic = np.ascontiguousarray(np.fliplr(semantic))
             if keypoints is not None:
                 keypoints = kp.flip_keypoints(keypoints, image.shape[1], permutation)
     if augmentation is not None:
         if keypoints is not None:
             image, mask, keypoints = kp.augment_with_keypoints(
                 augmentation, image, mask, keypoints, permutation, name=name)
+        elif semantic is not None:
+            image, mask, semantic = sem.augment_with_semantic(augmentation, image, mask,
+                                                              semantic, name=name)
         else:
             image, mask = augment_image_and_masks(augmentation, image, mask, name=name)
 
@@ -187,9 +210,12 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         mask = minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
     image_meta = compose_image_meta(image_id, original_shape, image.shape,
                                     window, scale, active_class_ids)
+    out = (image, image_meta, class_ids, bbox, mask)
     if return_keypoints:
-        return image, image_meta, class_ids, bbox, mask, keypoints
-    return image, image_meta, class_ids, bbox, mask
+        out += (keypoints,)
+    if return_semantic:
+        out += (semantic,)
+    return out
 
 
 def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):
@@ -266,7 +292,7 @@ def training_anchors(config):
 def build_training_sample(dataset, config, image_id, anchors, augmentation=None,
                           augment=False):
     """One training sample as the tuple of the module docstring (unbatched:
-    7 arrays, 8 with keypoints), or None when the image has no instance
+    7 arrays, 8 with keypoints or the semantic map, 9 with both), or None when the image has no instance
     left."""
     parts = training_sample(dataset, config, image_id, anchors, augmentation, augment)
     return None if parts is None else parts[0]
@@ -286,10 +312,13 @@ def training_sample(dataset, config, image_id, anchors, augmentation=None, augme
         mrcnn.data.generator.data_generator).
     """
     with_keypoints = has_keypoints(config)
+    with_semantic = sem.has_semantic(config)
     gt = load_image_gt(dataset, config, image_id, augment=augment, augmentation=augmentation,
-                       use_mini_mask=config.USE_MINI_MASK, return_keypoints=with_keypoints)
+                       use_mini_mask=config.USE_MINI_MASK, return_keypoints=with_keypoints,
+                       return_semantic=with_semantic)
     image, image_meta, gt_class_ids, gt_boxes, gt_masks = gt[:5]
     gt_keypoints = gt[5] if with_keypoints else None
+    gt_semantic = gt[-1] if with_semantic else None
     if not np.any(gt_class_ids > 0):
         return None
     rpn_match, rpn_bbox = build_rpn_targets(image.shape, anchors, gt_class_ids, gt_boxes, config)
@@ -312,11 +341,15 @@ def training_sample(dataset, config, image_id, anchors, augmentation=None, augme
               rpn_match[:, None].astype(np.int32),
               rpn_bbox.astype(np.float32),
               class_ids, boxes, masks)
+    heads = {}
     if with_keypoints:
         keypoints = np.zeros((config.MAX_GT_INSTANCES, len(config.KEYPOINT_NAMES), 3),
                              np.float32)
         keypoints[:n] = gt_keypoints
-        inputs += (keypoints,)
+        heads["keypoint"] = keypoints
+    if with_semantic:
+        heads["semantic"] = gt_semantic.astype(np.int32)
+    inputs += tuple(heads[h] for h in config.ROI_HEADS if h in heads)
     return inputs + tuple(extra_inputs), outputs
 
 
@@ -324,8 +357,12 @@ def sample_specs(config, num_anchors):
     """(shape, dtype) of each array of a sample (the module docstring), for a
     training image of config.IMAGE_SHAPE with `num_anchors` anchors."""
     h, w = (config.MINI_MASK_SHAPE if config.USE_MINI_MASK else config.IMAGE_SHAPE[:2])
-    keypoints = ([((config.MAX_GT_INSTANCES, len(config.KEYPOINT_NAMES), 3), np.float32)]
-                 if has_keypoints(config) else [])
+    heads = {}
+    if has_keypoints(config):
+        heads["keypoint"] = ((config.MAX_GT_INSTANCES, len(config.KEYPOINT_NAMES), 3),
+                             np.float32)
+    if sem.has_semantic(config):
+        heads["semantic"] = (tuple(int(v) for v in config.IMAGE_SHAPE[:2]), np.int32)
     return [
         (tuple(int(v) for v in config.IMAGE_SHAPE), np.float32),
         ((config.IMAGE_META_SIZE,), np.float32),
@@ -334,4 +371,4 @@ def sample_specs(config, num_anchors):
         ((config.MAX_GT_INSTANCES,), np.int32),
         ((config.MAX_GT_INSTANCES, 4), np.int32),
         ((int(h), int(w), config.MAX_GT_INSTANCES), bool),
-    ] + keypoints
+    ] + [heads[h] for h in config.ROI_HEADS if h in heads]

@@ -20,10 +20,13 @@ mrcnn.modeling.contracts.
 
 A new head is one file: subclass RoIHead, decorate it with
 ``@register_head("name")`` and add the name to config.ROI_HEADS.
+
+An image-level head fits the same base: it reads ``ctx.feature_maps``
+(P2..P5) instead of RoIs, as the semantic head does (mrcnn.heads.semantic).
 """
 
 HEADS = {}
-BUILTIN_HEADS = ("box", "mask", "keypoint")
+BUILTIN_HEADS = ("box", "mask", "keypoint", "semantic")
 
 
 def register_head(name):
@@ -96,6 +99,14 @@ class RoIHead(object):
         and filter. The box and mask heads' results are detect()'s rois,
         class_ids, scores and masks."""
         return {}
+
+    def unmold_result(self, result, outputs, original_image_shape, image_shape, window):
+        """What the head adds to one image's detect() result, for a head
+        that also reads the result so far (`result`: rois, class_ids,
+        scores, masks and the additions of the heads before it; e.g. the
+        semantic head fuses the masks with its map). detect() calls this
+        one; by default it returns `unmold(outputs, ...)`."""
+        return self.unmold(outputs, original_image_shape, image_shape, window)
 
     def serving_signature(self):
         """The SavedModel outputs this head adds (mrcnn.export): {name:

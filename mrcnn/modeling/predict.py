@@ -2,7 +2,8 @@
 network on molded images grouped by shape (BATCH_SIZE at a time), and
 unmold each image's outputs: boxes, class ids, scores and masks
 (mrcnn.molding.unmold_detections), then what each RoI head adds
-(`RoIHead.unmold`, e.g. the keypoint head's "keypoints")."""
+(`RoIHead.unmold_result`, by default `RoIHead.unmold`: e.g. the keypoint
+head's "keypoints", the semantic head's "semantic" and "panoptic")."""
 
 from collections import OrderedDict
 
@@ -55,6 +56,6 @@ def detect_molded_batches(predict, get_anchors, heads, batch_size, molded_images
                 results[i] = {"rois": rois, "class_ids": class_ids, "scores": scores,
                               "masks": masks}
                 for head in heads:
-                    results[i].update(head.unmold(image_outputs, original_shapes[i], shape,
-                                                  windows[i]))
+                    results[i].update(head.unmold_result(results[i], image_outputs,
+                                                         original_shapes[i], shape, windows[i]))
     return results

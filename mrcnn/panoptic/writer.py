@@ -194,3 +194,25 @@ class PanopticWriter(object):
         else:
             self.closed = True  # no JSON for an interrupted run
         return False
+
+
+def write_image_results(json_path, results, image_paths, class_names, stuff_class_ids):
+    """Write the panoptic detect() results of image files (``mrcnn detect
+    --panoptic``) as COCO panoptic predictions: the JSON and one PNG per
+    image in the folder beside it (the JSON's path without ``.json``).
+
+    Image ids are the images' positions in `image_paths`, category ids the
+    model's class ids, named by `class_names` in ``categories`` (``isthing``
+    0 for `stuff_class_ids`). Returns the PNG folder.
+    """
+    stuff = {int(c) for c in stuff_class_ids}
+    categories = [{"id": i, "name": str(class_names[i]), "isthing": int(i not in stuff)}
+                  for i in range(1, len(class_names))]
+    names = [png_name(p) for p in image_paths]
+    if len(set(names)) < len(names):  # same file names in several folders
+        names = ["{:03d}_{}".format(i, name) for i, name in enumerate(names)]
+    with PanopticWriter(json_path, categories=categories) as writer:
+        for i, (path, r) in enumerate(zip(image_paths, results)):
+            writer.add(i, r["panoptic"], r["segments"], file_name=names[i])
+            writer.images[-1]["file_name"] = os.path.basename(path)
+    return writer.png_dir
