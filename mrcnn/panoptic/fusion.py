@@ -67,32 +67,41 @@ def fuse(masks, class_ids, scores, semantic, stuff_class_ids, score_threshold=0.
     segments = []
     keep = np.flatnonzero(scores >= score_threshold)
     order = keep[np.argsort(-scores[keep], kind="stable")]
+    # Each instance is handled inside its bounding box, found for all at
+    # once from the [H, W, N] array (a full-image pass per instance over a
+    # strided [H, W, N] slice is slow at 1024^2 with 100 detections).
+    any_rows = masks.any(axis=1)  # [H, N]
+    any_cols = masks.any(axis=0)  # [W, N]
     for i in order:
-        mask = masks[:, :, i].astype(bool)
-        area = int(mask.sum())
-        if area == 0:
+        rows = np.flatnonzero(any_rows[:, i])
+        if rows.size == 0:
             continue
-        free = mask & (panoptic == VOID)
-        free_area = int(free.sum())
+        cols = np.flatnonzero(any_cols[:, i])
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        mask = masks[box + (i,)].astype(bool, copy=False)
+        area = int(np.count_nonzero(mask))
+        taken = panoptic[box]
+        free = mask & (taken == VOID)
+        free_area = int(np.count_nonzero(free))
         if (area - free_area) / area > overlap_threshold:
             continue
         segment_id = len(segments) + 1
-        panoptic[free] = segment_id
+        taken[free] = segment_id
         segments.append({"id": segment_id, "category_id": int(class_ids[i]), "isthing": 1,
                          "area": free_area, "score": float(scores[i])})
 
-    free = panoptic == VOID
     stuff = []
     for c in np.asarray(stuff_class_ids, dtype=np.int64).reshape(-1):
         if int(c) not in stuff:
             stuff.append(int(c))
+    free = panoptic == VOID
+    left_classes = semantic[free]
     for c in stuff:
-        left = free & (semantic == c)
-        area = int(left.sum())
+        area = int(np.count_nonzero(left_classes == c))
         if area == 0 or area < stuff_area_limit:
             continue
         segment_id = len(segments) + 1
-        panoptic[left] = segment_id
+        panoptic[free & (semantic == c)] = segment_id
         segments.append({"id": segment_id, "category_id": c, "isthing": 0, "area": area,
                          "score": None})
     return panoptic, segments
