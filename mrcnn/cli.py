@@ -229,6 +229,8 @@ def _detect(args):
                 "score": round(float(r["scores"][i]), 6),
                 "mask": encode_mask(r["masks"][..., i]),
             })
+            if "keypoints" in r:  # [K, (x, y, score)], original pixels
+                detections[-1]["keypoints"] = np.round(r["keypoints"][i], 3).tolist()
         report.append({"image": path, "height": int(image.shape[0]),
                        "width": int(image.shape[1]), "detections": detections})
         print("{}: {} detections{}".format(path, len(detections), "".join(
@@ -252,8 +254,15 @@ def _detect(args):
             # Through a temporary file renamed into place: never a partial PNG.
             # Its name ends in .png: matplotlib picks the format from it.
             with atomic_path(out, suffix=".tmp.png") as tmp:
-                visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
-                                            labels, r["scores"], title=stem, save_path=tmp)
+                if "keypoints" in r:
+                    visualize.display_keypoints(
+                        shown, r["rois"], r["masks"], r["class_ids"], labels, r["keypoints"],
+                        skeleton=model.config.KEYPOINT_SKELETON,
+                        keypoint_names=model.config.KEYPOINT_NAMES, scores=r["scores"],
+                        title=stem, save_path=tmp)
+                else:
+                    visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
+                                                labels, r["scores"], title=stem, save_path=tmp)
         print("wrote {} overlay(s) to {}".format(len(images), args.save_dir))
     return 0
 
