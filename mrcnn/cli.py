@@ -320,6 +320,13 @@ def _train(args):
     # from another dataset keeps everything else).
     overrides.setdefault("NUM_CLASSES", train.num_classes)
     config = make_config(args.config, overrides, {"NAME": args.name})
+    from mrcnn.data.keypoints import keypoint_attributes
+    if (not config.KEYPOINT_NAMES and "KEYPOINT_NAMES" not in overrides
+            and keypoint_attributes(train)):
+        # A keypoints dataset (COCO's "keypoints"/"skeleton"): the head trains.
+        overrides = dict(keypoint_attributes(train), **overrides)
+        config = make_config(args.config, overrides, {"NAME": args.name})
+        print("training the keypoint head: {}".format(", ".join(config.KEYPOINT_NAMES)))
     if config.NUM_CLASSES != train.num_classes:
         raise ValueError("NUM_CLASSES = {} but the training data has {} classes (with BG): "
                          "{}".format(config.NUM_CLASSES, train.num_classes,
