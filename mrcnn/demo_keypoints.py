@@ -47,7 +47,7 @@ def draw_keypoint_predictions(dataset, config, results, image_ids, path):
     n = len(image_ids)
     fig, axes = plt.subplots(n, 2, figsize=(6, 3 * n), squeeze=False)
     style = dict(skeleton=config.KEYPOINT_SKELETON, keypoint_names=config.KEYPOINT_NAMES,
-                 point_size=3, line_width=1.2)
+                 point_size=3.5, line_width=1.2)
     for row, (image_id, r) in enumerate(zip(image_ids, results)):
         image = dataset.load_image(image_id)
         masks, class_ids = dataset.load_mask(image_id)
@@ -64,7 +64,7 @@ def draw_keypoint_predictions(dataset, config, results, image_ids, path):
     plt.close(fig)
 
 
-def run_demo(output_dir, epochs=8, steps_per_epoch=None, train_images=1000, val_images=50,
+def run_demo(output_dir, epochs=6, steps_per_epoch=None, train_images=1000, val_images=50,
              config=None, seed=0, verbose=1):
     """Train, evaluate and draw; returns the metrics dict (also written to
     output_dir/metrics.json).
