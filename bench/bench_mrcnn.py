@@ -42,6 +42,10 @@ BENCHES = {
     "train-all-bf16": ("bench_train", 3, 7, {"layers": "all", "precision": "mixed_bfloat16"}),
     # COCO-sized step: 1024x1024, batch 1, 200 RoIs; -dense-rpn-grad = the RPN conv's dense
     # backward kernels (SparseGradConv2D.dense_fraction = -1), to show what the sparse one saves.
+    # The same step as train-all (same config, same images) with the keypoint head of
+    # Keypoint R-CNN (the paper's 8 x 512 convs, 56x56 heatmaps; the shapes' 4 keypoints):
+    # run it alternating with train-all for the head's cost.
+    "train-all-keypoints": ("bench_train", 3, 7, {"layers": "all", "keypoints": True}),
     "train-all-1024": ("bench_train", 2, 5, {"layers": "all", "size": 1024}),
     "train-all-1024-dense-rpn-grad": ("bench_train", 2, 5, {"layers": "all", "size": 1024,
                                                             "dense_rpn_grad": True}),
@@ -118,8 +122,11 @@ def coco_like_config(backbone, precision=None):
     return CocoBench()
 
 
-def shapes_train_config(size=256, batch=2, backbone="resnet50"):
+def shapes_train_config(size=256, batch=2, backbone="resnet50", keypoints=False):
+    """keypoints: also the keypoint head, for the shapes' keypoints (with the
+    head's default size); everything else the same."""
     from mrcnn.config import Config
+    from mrcnn.data import keypoints as kp
 
     class ShapesBench(Config):
         NAME = "bench_shapes"
@@ -139,6 +146,10 @@ def shapes_train_config(size=256, batch=2, backbone="resnet50"):
         OPTIMIZER = "SGD"
         STEPS_PER_EPOCH = 100
         VALIDATION_STEPS = 5
+        if keypoints:
+            KEYPOINT_NAMES = kp.SHAPE_KEYPOINT_NAMES
+            KEYPOINT_FLIP_PAIRS = kp.SHAPE_KEYPOINT_FLIP_PAIRS
+            KEYPOINT_OKS_SIGMAS = (0.05,) * 4
     return ShapesBench()
 
 
@@ -324,13 +335,15 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None):
 
 
 def _training_batches(cfg, n, seed, count=16):
-    """n batches (tuples of 7 numpy arrays) from ShapesDataset, built before timing
+    """n batches (tuples of 7 numpy arrays, 8 with keypoints) from ShapesDataset
+    (KeypointShapesDataset: the same images with keypoints), built before timing
     with mrcnn.data.pipeline.build_training_sample, serially and reproducibly."""
     import numpy as np
+    from mrcnn.data.keypoints import KeypointShapesDataset
     from mrcnn.data.pipeline import build_training_sample, training_anchors
     from mrcnn.data.shapes import ShapesDataset
 
-    ds = ShapesDataset()
+    ds = KeypointShapesDataset() if cfg.KEYPOINT_NAMES else ShapesDataset()
     ds.load_shapes(count, int(cfg.IMAGE_SHAPE[0]), int(cfg.IMAGE_SHAPE[1]), seed=seed)
     ds.prepare()
     np.random.seed(seed)   # build_rpn_targets subsamples anchors with np.random
@@ -348,11 +361,13 @@ def _training_batches(cfg, n, seed, count=16):
     return batches
 
 
-def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_grad=False):
+def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_grad=False,
+                keypoints=False):
     """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer
     (precision: config.MIXED_PRECISION, e.g. "mixed_bfloat16"). size=1024: a COCO-sized
     step instead (batch 1, TRAIN_ROIS_PER_IMAGE 200, anchors 32..512, shapes drawn at 1024).
-    dense_rpn_grad: rpn_conv_shared's dense backward kernels instead of the sparse one."""
+    dense_rpn_grad: rpn_conv_shared's dense backward kernels instead of the sparse one.
+    keypoints: the same step with the keypoint head (256 only)."""
     import numpy as np
     init_tf(a.threads, a.inter)
     import keras
@@ -362,7 +377,7 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
     from mrcnn.training import LAYER_REGEX, Trainer, make_optimizer
 
     if size == 256:
-        cfg = shapes_train_config()
+        cfg = shapes_train_config(keypoints=keypoints)
     else:
         cfg = shapes_train_config(size=size, batch=1)
         cfg.RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
@@ -402,7 +417,7 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
     trainable = int(sum(np.prod(w.shape) for w in model.keras_model.trainable_weights))
     name = "train-" + layers + ("" if size == 256 else "-%d" % size) + (
         "-bf16" if precision == "mixed_bfloat16" else "-" + precision if precision else "") + (
-        "-dense-rpn-grad" if dense_rpn_grad else "")
+        "-dense-rpn-grad" if dense_rpn_grad else "") + ("-keypoints" if keypoints else "")
     return base_record(
         name, a, task="train_step", rpn_conv_backward="dense" if dense_rpn_grad else "sparse",
         precision=precision or "float32",
@@ -415,14 +430,16 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
                                     "TRAIN_BN", "LEARNING_RATE", "LEARNING_MOMENTUM",
                                     "WEIGHT_DECAY", "GRADIENT_CLIP_NORM", "OPTIMIZER",
                                     "POST_NMS_ROIS_TRAINING", "MAX_GT_INSTANCES",
-                                    "USE_MINI_MASK", "MINI_MASK_SHAPE"]),
+                                    "USE_MINI_MASK", "MINI_MASK_SHAPE", "ROI_HEADS",
+                                    "KEYPOINT_CONV_LAYERS", "KEYPOINT_CONV_CHANNELS"]),
         data="ShapesDataset(seed=1234) %dx%d via build_training_sample, built before timing"
              % (size, size),
         warmup=warmup, runs=runs, latency_s=lat,
         first_step_s=round(first_s, 2), build_compile_s=round(build_s, 2),
         trainable_params=trainable, total_params=int(model.keras_model.count_params()),
         losses_finite=bool(all(np.isfinite(v) for d in losses for v in d.values())),
-        losses_first=losses[0], losses_last=losses[-1], loss_names=["loss"] + list(LOSS_NAMES),
+        losses_first=losses[0], losses_last=losses[-1],
+        loss_names=["loss"] + list(LOSS_NAMES) + (["keypoint_loss"] if keypoints else []),
         versions=versions())
 
 
