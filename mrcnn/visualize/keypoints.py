@@ -50,9 +50,11 @@ def display_keypoints(image, boxes, masks, class_ids, class_names, keypoints,
 
     Args:
         image: ``[height, width, 3]`` image, values in ``0..255``; not modified.
-        boxes, masks, class_ids, class_names, scores: as for
-            :func:`display_instances` (``masks`` may be None with
-            ``show_mask=False``).
+        boxes: ``[N, (y1, x1, y2, x2)]`` boxes in pixels (all-zero rows are
+            skipped), as for :func:`display_instances`.
+        masks: ``[height, width, N]`` masks, or None (no masks drawn).
+        class_ids: ``[N]`` class ids, indices into ``class_names``.
+        class_names: the data set's class names.
         keypoints: ``[N, K, 3]``: ``(x, y, score)`` from detect() or
             ``(x, y, v)`` from ``load_keypoints``, in pixels; a point is drawn
             when its third value is above ``threshold`` (the default 0 hides
@@ -62,13 +64,18 @@ def display_keypoints(image, boxes, masks, class_ids, class_names, keypoints,
             pairs of names of ``keypoint_names`` (e.g.
             ``config.KEYPOINT_SKELETON``) or of 0-based indices.
         keypoint_names: the names of the K keypoints (``config.KEYPOINT_NAMES``).
+        scores: optional ``[N]`` confidences for the captions.
         ax: matplotlib axes to draw into; a new figure is made when None.
         threshold: the lowest point score or visibility drawn (exclusive).
-        title, figsize, show_mask, show_bbox, colors: as for
-            :func:`display_instances`; an instance's points and lines take
-            its colour.
+        title: axes title.
+        figsize: figure size in inches when a figure is created here.
+        show_mask: blend the masks into the image.
+        show_bbox: draw dashed box rectangles.
         show_names: write each drawn point's name beside it.
-        point_size, line_width: in points.
+        colors: optional ``N`` ``(r, g, b)`` colours in ``[0, 1]``; an
+            instance's box, mask, points and lines take its colour.
+        point_size: marker size of the points, in points.
+        line_width: width of the skeleton lines, in points.
         save_path: if given, save the figure there (and close it when it was
             created here) instead of calling ``plt.show()``.
 
