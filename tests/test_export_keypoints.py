@@ -79,6 +79,7 @@ def test_saved_model_keypoints_equal_detect_in_a_fresh_process(tmp_path):
     assert got["enc_detection_keypoints"].shape == (3, 6, 4, 3)
     assert got["empty"].shape == (0, 6, 4, 3)
     expected = model.detect(images)
+    some_kept = False
     for i, r in enumerate(expected):
         n = int(got["enc_num_detections"][i])
         assert n == len(r["class_ids"]) > 0
