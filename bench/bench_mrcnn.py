@@ -42,6 +42,10 @@ BENCHES = {
     "train-all-bf16": ("bench_train", 3, 7, {"layers": "all", "precision": "mixed_bfloat16"}),
     # COCO-sized step: 1024x1024, batch 1, 200 RoIs; -dense-rpn-grad = the RPN conv's dense
     # backward kernels (SparseGradConv2D.dense_fraction = -1), to show what the sparse one saves.
+    # The same step as train-all (same config, same images) with the keypoint head of
+    # Keypoint R-CNN (the paper's 8 x 512 convs, 56x56 heatmaps; the shapes' 4 keypoints):
+    # run it alternating with train-all for the head's cost.
+    "train-all-keypoints": ("bench_train", 3, 7, {"layers": "all", "keypoints": True}),
     "train-all-1024": ("bench_train", 2, 5, {"layers": "all", "size": 1024}),
     "train-all-1024-dense-rpn-grad": ("bench_train", 2, 5, {"layers": "all", "size": 1024,
                                                             "dense_rpn_grad": True}),
@@ -134,10 +138,13 @@ def coco_like_config(backbone, precision=None, stuff=None):
     return CocoBench()
 
 
-def shapes_train_config(size=256, batch=2, backbone="resnet50", stuff=None):
+def shapes_train_config(size=256, batch=2, backbone="resnet50", stuff=None, keypoints=False):
     """stuff: None: the 3 shapes; a number: panoptic shapes (3 things + 3
-    stuff classes) with that many stuff classes in the semantic branch."""
+    stuff classes) with that many stuff classes in the semantic branch.
+    keypoints: also the keypoint head, for the shapes' keypoints (with the
+    head's default size); everything else the same."""
     from mrcnn.config import Config
+    from mrcnn.data import keypoints as kp
 
     class ShapesBench(Config):
         NAME = "bench_shapes"
@@ -158,6 +165,10 @@ def shapes_train_config(size=256, batch=2, backbone="resnet50", stuff=None):
         OPTIMIZER = "SGD"
         STEPS_PER_EPOCH = 100
         VALIDATION_STEPS = 5
+        if keypoints:
+            KEYPOINT_NAMES = kp.SHAPE_KEYPOINT_NAMES
+            KEYPOINT_FLIP_PAIRS = kp.SHAPE_KEYPOINT_FLIP_PAIRS
+            KEYPOINT_OKS_SIGMAS = (0.05,) * 4
     return ShapesBench()
 
 
@@ -345,19 +356,23 @@ def bench_detect(a, warmup, runs, backbone, flops, precision=None, name=None, st
 
 
 def _training_batches(cfg, n, seed, count=16, panoptic=False):
-    """n batches (tuples of 7 numpy arrays, 8 with the semantic branch) from
-    ShapesDataset (PanopticShapesDataset with `panoptic`), built before timing
-    with mrcnn.data.pipeline.build_training_sample, serially and reproducibly."""
+    """n batches (tuples of 7 numpy arrays, 8 with the semantic branch or
+    keypoints) from ShapesDataset (PanopticShapesDataset with `panoptic`,
+    KeypointShapesDataset with keypoints: the same images with keypoints),
+    built before timing with mrcnn.data.pipeline.build_training_sample,
+    serially and reproducibly."""
     import numpy as np
+    from mrcnn.data.keypoints import KeypointShapesDataset
     from mrcnn.data.panoptic import PanopticShapesDataset
     from mrcnn.data.pipeline import build_training_sample, training_anchors
     from mrcnn.data.shapes import ShapesDataset
 
-    ds = PanopticShapesDataset() if panoptic else ShapesDataset()
     if panoptic:
+        ds = PanopticShapesDataset()
         ds.load_panoptic_shapes(count, int(cfg.IMAGE_SHAPE[0]), int(cfg.IMAGE_SHAPE[1]),
                                 seed=seed)
     else:
+        ds = KeypointShapesDataset() if cfg.KEYPOINT_NAMES else ShapesDataset()
         ds.load_shapes(count, int(cfg.IMAGE_SHAPE[0]), int(cfg.IMAGE_SHAPE[1]), seed=seed)
     ds.prepare()
     np.random.seed(seed)   # build_rpn_targets subsamples anchors with np.random
@@ -376,12 +391,13 @@ def _training_batches(cfg, n, seed, count=16, panoptic=False):
 
 
 def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_grad=False,
-                stuff=None):
+                stuff=None, keypoints=False):
     """Seconds per training step (shapes 256x256, batch 2) through mrcnn.training.Trainer
     (precision: config.MIXED_PRECISION, e.g. "mixed_bfloat16"). size=1024: a COCO-sized
     step instead (batch 1, TRAIN_ROIS_PER_IMAGE 200, anchors 32..512, shapes drawn at 1024).
     dense_rpn_grad: rpn_conv_shared's dense backward kernels instead of the sparse one.
-    stuff: panoptic shapes with that many stuff classes in the semantic branch (0: none)."""
+    stuff: panoptic shapes with that many stuff classes in the semantic branch (0: none).
+    keypoints: the same step with the keypoint head (256 only)."""
     import numpy as np
     init_tf(a.threads, a.inter)
     import keras
@@ -391,7 +407,7 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
     from mrcnn.training import LAYER_REGEX, Trainer, make_optimizer
 
     if size == 256:
-        cfg = shapes_train_config(stuff=stuff)
+        cfg = shapes_train_config(stuff=stuff, keypoints=keypoints)
     else:
         cfg = shapes_train_config(size=size, batch=1, stuff=stuff)
         cfg.RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
@@ -432,7 +448,8 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
     name = "train-" + layers + ("" if size == 256 else "-%d" % size) + (
         "-bf16" if precision == "mixed_bfloat16" else "-" + precision if precision else "") + (
         "-dense-rpn-grad" if dense_rpn_grad else "") + (
-        "" if stuff is None else "-panoptic" if stuff else "-panoptic-off")
+        "" if stuff is None else "-panoptic" if stuff else "-panoptic-off") + (
+        "-keypoints" if keypoints else "")
     return base_record(
         name, a, task="train_step", rpn_conv_backward="dense" if dense_rpn_grad else "sparse",
         precision=precision or "float32",
@@ -446,7 +463,8 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
                                     "WEIGHT_DECAY", "GRADIENT_CLIP_NORM", "OPTIMIZER",
                                     "POST_NMS_ROIS_TRAINING", "MAX_GT_INSTANCES",
                                     "USE_MINI_MASK", "MINI_MASK_SHAPE", "NUM_STUFF_CLASSES",
-                                    "ROI_HEADS"]),
+                                    "ROI_HEADS", "KEYPOINT_CONV_LAYERS",
+                                    "KEYPOINT_CONV_CHANNELS"]),
         data="ShapesDataset(seed=1234) %dx%d via build_training_sample, built before timing"
              % (size, size),
         warmup=warmup, runs=runs, latency_s=lat,
@@ -454,7 +472,8 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
         trainable_params=trainable, total_params=int(model.keras_model.count_params()),
         losses_finite=bool(all(np.isfinite(v) for d in losses for v in d.values())),
         losses_first=losses[0], losses_last=losses[-1],
-        loss_names=["loss"] + list(LOSS_NAMES) + (["semantic_loss"] if stuff else []),
+        loss_names=["loss"] + list(LOSS_NAMES) + (["semantic_loss"] if stuff else []) + (
+            ["keypoint_loss"] if keypoints else []),
         versions=versions())
 
 

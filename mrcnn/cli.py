@@ -241,6 +241,8 @@ def _detect(args):
                 "score": round(float(r["scores"][i]), 6),
                 "mask": encode_mask(r["masks"][..., i]),
             })
+            if "keypoints" in r:  # [K, (x, y, score)], original pixels
+                detections[-1]["keypoints"] = np.round(r["keypoints"][i], 3).tolist()
         report.append({"image": path, "height": int(image.shape[0]),
                        "width": int(image.shape[1]), "detections": detections})
         print("{}: {} detections{}".format(path, len(detections), "".join(
@@ -274,6 +276,12 @@ def _detect(args):
                 if "panoptic" in r:  # a panoptic model: stuff and things
                     visualize.display_panoptic(shown, r["panoptic"], r["segments"], labels,
                                                title=stem, save_path=tmp)
+                elif "keypoints" in r:
+                    visualize.display_keypoints(
+                        shown, r["rois"], r["masks"], r["class_ids"], labels, r["keypoints"],
+                        skeleton=model.config.KEYPOINT_SKELETON,
+                        keypoint_names=model.config.KEYPOINT_NAMES, scores=r["scores"],
+                        title=stem, save_path=tmp)
                 else:
                     visualize.display_instances(shown, r["rois"], r["masks"], r["class_ids"],
                                                 labels, r["scores"], title=stem, save_path=tmp)
@@ -342,6 +350,13 @@ def _train(args):
         if stuff != list(range(train.num_classes - len(stuff), train.num_classes)):
             overrides.setdefault("STUFF_CLASS_IDS", stuff)
     config = make_config(args.config, overrides, {"NAME": args.name})
+    from mrcnn.data.keypoints import keypoint_attributes
+    if (not config.KEYPOINT_NAMES and "KEYPOINT_NAMES" not in overrides
+            and keypoint_attributes(train)):
+        # A keypoints dataset (COCO's "keypoints"/"skeleton"): the head trains.
+        overrides = dict(keypoint_attributes(train), **overrides)
+        config = make_config(args.config, overrides, {"NAME": args.name})
+        print("training the keypoint head: {}".format(", ".join(config.KEYPOINT_NAMES)))
     if args.format == "coco-panoptic" and config.stuff_class_ids() != stuff:
         raise ValueError("the semantic branch's stuff classes {} are not the training data's "
                          "stuff categories {} (internal class ids)".format(

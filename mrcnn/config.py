@@ -35,13 +35,14 @@ LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
 OPTIONAL_LOSS_NAMES = ("keypoint_loss", "semantic_loss")
 
 # COCO's 17 person keypoints and their OKS sigmas (pycocotools' COCOeval
-# defaults), used when KEYPOINT_NAMES are COCO's and KEYPOINT_OKS_SIGMAS is None.
+# defaults, its kpt_oks_sigmas: [.26, .25, ...] / 10), used when KEYPOINT_NAMES
+# are COCO's and KEYPOINT_OKS_SIGMAS is None.
 COCO_KEYPOINT_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
                        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
                        "left_wrist", "right_wrist", "left_hip", "right_hip",
                        "left_knee", "right_knee", "left_ankle", "right_ankle")
-COCO_KEYPOINT_OKS_SIGMAS = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
-                            1.07, 1.07, .87, .87, .89, .89)
+COCO_KEYPOINT_OKS_SIGMAS = (.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062,
+                            .107, .107, .087, .087, .089, .089)
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 BUILTIN_BACKBONES = ("resnet50", "resnet101", "resnet18", "resnet34")
 

@@ -45,6 +45,12 @@ _OUTPUT_RANKS = {"num_detections": 1, "detection_boxes": 3, "detection_classes":
 _OUTPUT_DTYPES = {"num_detections": np.int32, "detection_boxes": np.float32,
                   "detection_classes": np.int32, "detection_scores": np.float32,
                   "detection_masks": np.float32}
+# Outputs the RoI heads add (RoIHead.serving_signature) that this module
+# knows: rank and dtype as for OUTPUT_KEYS. Any other output of the response
+# is parsed too (floats as float32, integers as int32), its rank unchecked.
+EXTRA_OUTPUTS = {"detection_keypoints": (4, np.float32)}
+_OUTPUT_RANKS.update({k: rank for k, (rank, _) in EXTRA_OUTPUTS.items()})
+_OUTPUT_DTYPES.update({k: dtype for k, (_, dtype) in EXTRA_OUTPUTS.items()})
 
 
 class ServingError(RuntimeError):
@@ -228,6 +234,10 @@ def _output_array(name, value):
         array = None
     if array is None or array.dtype == object:
         raise ValueError("response: output {!r} is not a rectangular array".format(name))
+    if name not in _OUTPUT_DTYPES:   # an output of a head this module does not know
+        if array.dtype.kind not in "iufb":
+            raise ValueError("response: output {!r} is not numbers".format(name))
+        return array.astype(np.float32 if array.dtype.kind == "f" else np.int32)
     dtype = _OUTPUT_DTYPES[name]
     if name == "detection_masks" and array.dtype.kind in "iu":
         dtype = np.uint8
@@ -275,6 +285,10 @@ def outputs_from_rest(response):
                     raise ValueError("response: predictions[{}] has no output {!r} (has {}); "
                                      "is this an mrcnn export?".format(i, name, sorted(row)))
             columns[name] = [row[name] for row in rows]
+        # The outputs heads add (detection_keypoints, ...): those of every row.
+        for name in sorted(set(rows[0]) - set(OUTPUT_KEYS)) if rows else ():
+            if all(name in row for row in rows):
+                columns[name] = [row[name] for row in rows]
         if not rows:
             return {name: np.zeros((0,) * _OUTPUT_RANKS[name], _OUTPUT_DTYPES[name])
                     for name in OUTPUT_KEYS}
@@ -289,7 +303,8 @@ def outputs_from_rest(response):
         if name not in columns:
             raise ValueError("response: no output {!r} (has {}); is this an mrcnn "
                              "export?".format(name, sorted(columns)))
-    return {name: _output_array(name, columns[name]) for name in OUTPUT_KEYS}
+    return {name: _output_array(name, columns[name])
+            for name in list(OUTPUT_KEYS) + sorted(set(columns) - set(OUTPUT_KEYS))}
 
 
 def outputs_from_grpc(response):
@@ -300,7 +315,8 @@ def outputs_from_grpc(response):
     if missing:
         raise ValueError("response: no output {!r} (has {}); is this an mrcnn export?".format(
             missing[0], sorted(response.outputs)))
-    return {name: tf.make_ndarray(response.outputs[name]) for name in OUTPUT_KEYS}
+    return {name: tf.make_ndarray(response.outputs[name])
+            for name in list(OUTPUT_KEYS) + sorted(set(response.outputs) - set(OUTPUT_KEYS))}
 
 
 def detections(outputs, image_shapes=None, threshold=0.5):
@@ -314,7 +330,11 @@ def detections(outputs, image_shapes=None, threshold=0.5):
     ``class_ids`` int32 [n], ``scores`` float32 [n], and ``masks`` bool
     [H, W, n] (box-relative masks are pasted as detect() pastes them; they
     are also kept as ``mask_probs`` float32 [n, mh, mw]; without
-    `image_shapes` only ``mask_probs`` is there).
+    `image_shapes` only ``mask_probs`` is there). Each other output of the
+    heads comes under its name without ``detection_``: per detection
+    ([B, N, ...], N the boxes' N) cut to the n detections, e.g.
+    ``keypoints`` [n, K, (x, y, score)] from ``detection_keypoints`` as
+    detect() gives them; else the image's row.
     """
     arrays = {}
     for name in OUTPUT_KEYS:
@@ -359,6 +379,15 @@ def detections(outputs, image_shapes=None, threshold=0.5):
                 from mrcnn.export import paste_masks
                 result["masks"] = paste_masks(boxes, result["mask_probs"], image_shapes[i],
                                               threshold=threshold)
+        for name in sorted(set(outputs) - set(OUTPUT_KEYS)):
+            value = outputs[name]
+            value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+            if value.ndim == 0 or len(value) != batch:
+                continue
+            key = name[len("detection_"):] if name.startswith("detection_") else name
+            per_detection = (value.ndim >= 2 and
+                             value.shape[1] == arrays["detection_boxes"].shape[1])
+            result[key] = value[i, :n] if per_detection else value[i]
         results.append(result)
     return results
 

@@ -550,3 +550,40 @@ def test_full_size_masks_are_cropped_to_each_image(served):
     np.testing.assert_array_equal(results[0]["masks"][..., 0], masks[0, 0, :4, :5] > 0)
     np.testing.assert_array_equal(results[1]["masks"], np.transpose(masks[1, :2], (1, 2, 0)) > 0)
     assert "mask_probs" not in results[0]
+
+
+def test_outputs_heads_add_reach_the_client_dict():
+    """Outputs beyond OUTPUT_KEYS (a keypoint export's detection_keypoints,
+    any head's) are parsed from REST rows, REST columns and gRPC, and
+    detections() gives detection_keypoints as detect()'s "keypoints"."""
+    rng = np.random.default_rng(0)
+    keypoints = rng.uniform(0, 50, (2, 3, 4, 3)).astype(np.float32)
+    keypoints[0, 1:] = 0   # after num_detections: zeros
+    outputs = {"num_detections": np.array([1, 3], np.int32),
+               "detection_boxes": np.tile(np.array([1, 2, 9, 8], np.float32), (2, 3, 1)),
+               "detection_classes": np.ones((2, 3), np.int32),
+               "detection_scores": np.full((2, 3), 0.5, np.float32),
+               "detection_masks": np.full((2, 3, 2, 2), 0.75, np.float32),
+               "detection_keypoints": keypoints,
+               "probe_map": np.arange(2 * 5 * 6).reshape(2, 5, 6).astype(np.uint8)}
+    rows = _write_json({"predictions": [{k: v[i] for k, v in outputs.items()}
+                                        for i in range(2)]})
+    columns = _write_json({"outputs": outputs})
+    response = predict_pb2.PredictResponse()
+    for k, v in outputs.items():
+        response.outputs[k].CopyFrom(tf.make_tensor_proto(v))
+    for parsed in (sc.outputs_from_rest(rows), sc.outputs_from_rest(columns),
+                   sc.outputs_from_grpc(response)):
+        assert set(parsed) == set(outputs)
+        assert parsed["detection_keypoints"].dtype == np.float32
+        np.testing.assert_array_equal(parsed["detection_keypoints"], keypoints)
+        np.testing.assert_array_equal(parsed["probe_map"], outputs["probe_map"])
+        results = sc.detections(parsed)
+        assert results[0]["keypoints"].shape == (1, 4, 3)
+        np.testing.assert_array_equal(results[0]["keypoints"], keypoints[0, :1])
+        np.testing.assert_array_equal(results[1]["keypoints"], keypoints[1])
+        np.testing.assert_array_equal(results[1]["probe_map"], outputs["probe_map"][1])
+    with pytest.raises(ValueError, match="'detection_keypoints' has shape"):
+        sc.outputs_from_rest({"outputs": dict(
+            {k: np.asarray(v).tolist() for k, v in outputs.items()},
+            detection_keypoints=[[1.0, 2.0]])})

@@ -24,6 +24,7 @@ HOME = {
                    "display_weight_stats"],
     "curves": ["read_tensorboard_scalars", "plot_training_curves"],
     "panoptic": ["display_panoptic"],
+    "keypoints": ["display_keypoints"],
 }
 
 

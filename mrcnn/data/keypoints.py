@@ -44,6 +44,36 @@ def flip_permutation(names, flip_pairs):
     return perm
 
 
+def flip_pairs_from_names(names):
+    """The left/right pairs among keypoint names: a name with "left" (or
+    "Left", "LEFT") and the same name with "right" in its place, e.g.
+    ("left_eye", "right_eye"); in the order of the left names."""
+    names = list(names)
+    pairs = []
+    for name in names:
+        for left, right in (("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT")):
+            if left in name:
+                partner = name.replace(left, right)
+                if partner in names and partner != name and (name, partner) not in pairs:
+                    pairs.append((name, partner))
+                break
+    return tuple(pairs)
+
+
+def keypoint_attributes(dataset):
+    """Config attributes for a dataset that names its keypoints
+    (``dataset.keypoint_names``, e.g. a COCO keypoints file): {"KEYPOINT_NAMES",
+    "KEYPOINT_SKELETON" (``dataset.keypoint_skeleton``), "KEYPOINT_FLIP_PAIRS"
+    (flip_pairs_from_names)}; {} for a dataset without keypoint names."""
+    names = getattr(dataset, "keypoint_names", None)
+    if not names:
+        return {}
+    return {"KEYPOINT_NAMES": tuple(names),
+            "KEYPOINT_SKELETON": tuple(tuple(p) for p in
+                                       getattr(dataset, "keypoint_skeleton", None) or ()),
+            "KEYPOINT_FLIP_PAIRS": flip_pairs_from_names(names)}
+
+
 def clip_to_image(keypoints, shape):
     """Keypoints outside [0, width) x [0, height) become v = 0; every
     keypoint with v = 0 gets x = y = 0. Returns a new float32 array."""

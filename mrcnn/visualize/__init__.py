@@ -40,6 +40,10 @@ predictions:
 
 * :func:`display_panoptic` - stuff in flat colours, things as instances.
 
+:mod:`mrcnn.visualize.keypoints` - keypoints (Keypoint R-CNN):
+
+* :func:`display_keypoints` - points and skeleton lines over the instances.
+
 Conventions
 -----------
 * Images are ``[height, width, 3]`` arrays with values in ``0..255``.
@@ -92,6 +96,7 @@ from mrcnn.visualize.evaluation import (  # noqa: E402,F401
 from mrcnn.visualize.curves import (  # noqa: E402
     plot_training_curves, read_tensorboard_scalars)
 from mrcnn.visualize.panoptic import display_panoptic  # noqa: E402
+from mrcnn.visualize.keypoints import display_keypoints  # noqa: E402
 
 __all__ = [
     "random_colors", "apply_mask", "display_instances", "display_images",
@@ -100,5 +105,5 @@ __all__ = [
     "plot_precision_recall", "plot_overlaps", "display_table",
     "display_weight_stats",
     "read_tensorboard_scalars", "plot_training_curves",
-    "display_panoptic",
+    "display_panoptic", "display_keypoints",
 ]
