@@ -4,12 +4,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrcnn.layers.portable import detection_nms, portable_default
 from mrcnn.molding.meta import meta_image_shape, meta_window
 from mrcnn.ops import apply_box_deltas_graph, clip_boxes_graph, norm_boxes_graph
 
 
 def refine_detections_graph(rois, probs, deltas, window, bbox_std_dev, min_confidence,
-                            max_instances, nms_threshold):
+                            max_instances, nms_threshold, portable=False):
     """Batched detection refinement.
 
     rois: [B, N, 4] normalised; probs: [B, N, num_classes];
@@ -18,6 +19,8 @@ def refine_detections_graph(rois, probs, deltas, window, bbox_std_dev, min_confi
     RoIs below `min_confidence` are dropped; boxes are refined with that
     class's deltas and clipped to the window; NMS runs per class; the
     `max_instances` best remain.
+    portable: per-class NMS as one padded NMS over class-offset boxes
+    (mrcnn.layers.portable.detection_nms) instead of CombinedNonMaxSuppression.
     Returns [B, max_instances, (y1, x1, y2, x2, class_id, score)], zero-padded.
     """
     class_ids = tf.argmax(probs, axis=-1, output_type=tf.int32)            # [B, N]
@@ -29,6 +32,9 @@ def refine_detections_graph(rois, probs, deltas, window, bbox_std_dev, min_confi
     keep = class_ids > 0
     if min_confidence:
         keep = tf.logical_and(keep, class_scores >= min_confidence)
+    if portable:
+        return detection_nms(refined, class_ids, class_scores, keep, max_instances,
+                             nms_threshold)
     num_classes = tf.shape(probs)[-1]
     # Score of each RoI under its own class only; 0 elsewhere and for dropped
     # RoIs, so per-class NMS (which keeps scores > 0) never sees them.
@@ -52,6 +58,9 @@ class DetectionLayer(keras.layers.Layer):
         config: a Config (BBOX_STD_DEV, DETECTION_MIN_CONFIDENCE,
             DETECTION_MAX_INSTANCES, DETECTION_NMS_THRESHOLD), or the same
             values as keyword arguments (for get_config).
+        portable: convertible ops instead of CombinedNonMaxSuppression (see
+            refine_detections_graph); default: whether the layer is built
+            inside mrcnn.layers.portable.portable_ops().
 
     Inputs:
         rois: [batch, N, (y1, x1, y2, x2)] normalised proposals.
@@ -64,7 +73,7 @@ class DetectionLayer(keras.layers.Layer):
     """
 
     def __init__(self, config=None, bbox_std_dev=None, min_confidence=None,
-                 max_instances=None, nms_threshold=None, **kwargs):
+                 max_instances=None, nms_threshold=None, portable=None, **kwargs):
         # Box math and NMS run in float32 under any mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -76,6 +85,7 @@ class DetectionLayer(keras.layers.Layer):
         self.min_confidence = float(pick(min_confidence, "DETECTION_MIN_CONFIDENCE"))
         self.max_instances = int(pick(max_instances, "DETECTION_MAX_INSTANCES"))
         self.nms_threshold = float(pick(nms_threshold, "DETECTION_NMS_THRESHOLD"))
+        self.portable = portable_default(portable)
 
     def call(self, inputs):
         rois, mrcnn_class, mrcnn_bbox, image_meta = inputs
@@ -83,7 +93,7 @@ class DetectionLayer(keras.layers.Layer):
         window = norm_boxes_graph(meta_window(image_meta), image_shape)
         return refine_detections_graph(
             rois, mrcnn_class, mrcnn_bbox, window, self.bbox_std_dev, self.min_confidence,
-            self.max_instances, self.nms_threshold)
+            self.max_instances, self.nms_threshold, portable=self.portable)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], self.max_instances, 6)
@@ -91,5 +101,6 @@ class DetectionLayer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(bbox_std_dev=self.bbox_std_dev, min_confidence=self.min_confidence,
-                      max_instances=self.max_instances, nms_threshold=self.nms_threshold)
+                      max_instances=self.max_instances, nms_threshold=self.nms_threshold,
+                      portable=self.portable)
         return config

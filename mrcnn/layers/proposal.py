@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrcnn.layers.portable import portable_default, proposal_nms
 from mrcnn.ops import apply_box_deltas_graph, clip_boxes_graph
 
 
@@ -22,6 +23,9 @@ class ProposalLayer(keras.layers.Layer):
             RPN_BBOX_STD_DEV unless they are given explicitly.
         pre_nms_limit: explicit PRE_NMS_LIMIT (for get_config).
         rpn_bbox_std_dev: explicit RPN_BBOX_STD_DEV (for get_config).
+        portable: NMS per image in a tf.while_loop of padded NMS instead of
+            tf.map_fn (mrcnn.layers.portable; same proposals); default: whether
+            the layer is built inside portable_ops().
 
     Inputs:
         rpn_probs: [batch, num_anchors, (bg prob, fg prob)]
@@ -33,7 +37,7 @@ class ProposalLayer(keras.layers.Layer):
     """
 
     def __init__(self, proposal_count, nms_threshold, config=None,
-                 pre_nms_limit=None, rpn_bbox_std_dev=None, **kwargs):
+                 pre_nms_limit=None, rpn_bbox_std_dev=None, portable=None, **kwargs):
         # Box math and NMS run in float32 under any mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -46,6 +50,7 @@ class ProposalLayer(keras.layers.Layer):
                                 else [0.1, 0.1, 0.2, 0.2])
         self.pre_nms_limit = int(pre_nms_limit)
         self.rpn_bbox_std_dev = [float(v) for v in np.asarray(rpn_bbox_std_dev).reshape(4)]
+        self.portable = portable_default(portable)
 
     def call(self, inputs):
         rpn_probs, rpn_bbox, anchors = inputs
@@ -58,6 +63,8 @@ class ProposalLayer(keras.layers.Layer):
         anchors = tf.gather(anchors, top.indices, batch_dims=1)
         boxes = apply_box_deltas_graph(anchors, deltas)
         boxes = clip_boxes_graph(boxes, tf.constant([0., 0., 1., 1.]))
+        if self.portable:
+            return proposal_nms(boxes, scores, self.proposal_count, self.nms_threshold)
 
         def nms(args):
             image_boxes, image_scores = args
@@ -76,5 +83,6 @@ class ProposalLayer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(proposal_count=self.proposal_count, nms_threshold=self.nms_threshold,
-                      pre_nms_limit=self.pre_nms_limit, rpn_bbox_std_dev=self.rpn_bbox_std_dev)
+                      pre_nms_limit=self.pre_nms_limit, rpn_bbox_std_dev=self.rpn_bbox_std_dev,
+                      portable=self.portable)
         return config

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from mrcnn.layers.portable import portable_default, pyramid_roi_align
 from mrcnn.molding.meta import meta_image_shape
 
 
@@ -29,6 +30,10 @@ class PyramidROIAlign(keras.layers.Layer):
 
     Args:
         pool_shape: (height, width) of the output, e.g. (7, 7) or (14, 14).
+        portable: bilinear gathers from the flattened levels instead of
+            CropAndResize and DynamicStitch (mrcnn.layers.portable; equal to
+            float32 round-off); default: whether the layer is built inside
+            portable_ops().
 
     Inputs:
         boxes: [batch, num_boxes, (y1, x1, y2, x2)] normalised, zero-padded.
@@ -41,10 +46,11 @@ class PyramidROIAlign(keras.layers.Layer):
         boxes and the level rule are always float32: no autocast).
     """
 
-    def __init__(self, pool_shape, **kwargs):
+    def __init__(self, pool_shape, portable=None, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.pool_shape = tuple(int(v) for v in pool_shape)
+        self.portable = portable_default(portable)
 
     def call(self, inputs):
         boxes = tf.cast(inputs[0], tf.float32)
@@ -52,6 +58,10 @@ class PyramidROIAlign(keras.layers.Layer):
         feature_maps = inputs[2:]
         image_shape = meta_image_shape(image_meta)[0, :2]
         levels = roi_pyramid_level(boxes, image_shape)          # [B, N]
+        if self.portable:
+            pooled = pyramid_roi_align(tf.stop_gradient(boxes), levels, feature_maps,
+                                       self.pool_shape)
+            return tf.cast(pooled, feature_maps[0].dtype)
         batch = tf.shape(boxes)[0]
         num_boxes = tf.shape(boxes)[1]
         flat_boxes = tf.reshape(boxes, [-1, 4])
@@ -83,5 +93,5 @@ class PyramidROIAlign(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(pool_shape=self.pool_shape)
+        config.update(pool_shape=self.pool_shape, portable=self.portable)
         return config
