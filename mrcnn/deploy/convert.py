@@ -193,7 +193,24 @@ def _tflite_failed_ops(message):
 def convert_tflite_function(cf, trackable, quantize=None, select_tf_ops=False):
     """TFLiteConverter of a concrete function -> flatbuffer bytes;
     ConversionError naming the ops the builtins lack."""
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([cf], trackable)
+    # Frozen first: given the Keras model, the converter keeps its weights as
+    # resource variables (VAR_HANDLE / READ_VARIABLE), which the interpreter
+    # reads uninitialised (NaN). A tf.Module as the trackable keeps the
+    # signature (outputs by name).
+    from tensorflow.python.framework.convert_to_constants import \
+        convert_variables_to_constants_v2
+    frozen = convert_variables_to_constants_v2(cf)
+    # The frozen function returns a flat list; give the outputs their names
+    # back (the signature runner's keys).
+    structure = cf.structured_outputs
+
+    def named(*args):
+        return tf.nest.pack_sequence_as(structure, tf.nest.flatten(frozen(*args)))
+
+    named = tf.function(named, input_signature=[
+        tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]) for t in frozen.inputs])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [named.get_concrete_function()], trackable if trackable is not None else tf.Module())
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if select_tf_ops:
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
@@ -237,6 +254,6 @@ def export_tflite(model, path, quantize=None, select_tf_ops=False, extra_outputs
     graph = DeployGraph(model, network=network, extra_outputs=extra_outputs)
     _, cf, info = _describe(graph, "tflite", 1, class_names, quantize=quantize,
                             select_tf_ops=bool(select_tf_ops))
-    data = convert_tflite_function(cf, graph.network, quantize=quantize,
+    data = convert_tflite_function(cf, tf.Module(), quantize=quantize,
                                    select_tf_ops=select_tf_ops)
     return _write(path, data, info, force)
