@@ -22,6 +22,10 @@ they take the ops of this module instead:
   classes never overlap), which keeps the max_instances best of the union
   of the per-class survivors, as CombinedNonMaxSuppression does.
 
+The other layers of the inference graph (the heads' convolutions, the
+keypoint head's heatmap decoding, the valid-row gathers and scatters)
+already convert, so only these three layers have twins.
+
 Each layer records the choice as its ``portable`` constructor argument (in
 get_config); ``portable=False`` (the default outside `portable_ops()`) keeps
 today's ops and detections. Usage::
@@ -72,15 +76,25 @@ def portable_default(portable=None):
 #  RoIAlign
 ############################################################
 
-def _sample_coords(lo, hi, size, samples):
+def _sample_coords(lo, hi, size, samples, zero):
     """crop_and_resize's sampling grid along one axis.
 
     lo, hi: [B, N] normalised box edges; size: float32 [B, N], the level's
-    size - 1 in cells. Returns [B, N, samples]: sample i at lo * size +
-    i * (hi - lo) * size / (samples - 1) (the box centre for one sample).
+    size - 1 in cells; zero: int32 [B, N] of zeros computed from the
+    inputs (see below). Returns [B, N, samples]: sample i at lo * size +
+    i * ((hi - lo) * size / (samples - 1)) (the box centre for one sample),
+    in crop_and_resize's order of float32 operations.
+
+    The division must stay a division: TFLite's converter rewrites a
+    division by a constant as a product with its reciprocal, which rounds
+    differently and moves the last sample of a box touching the image edge
+    (x2 = 1) just past it, where it samples 0 instead of the edge (about one
+    border RoI in five at 7 samples). Dividing by (samples - 1 + zero), a
+    value the converter cannot fold, keeps the rounding of TensorFlow.
     """
     if samples > 1:
-        scale = (hi - lo) * size / float(samples - 1)
+        divisor = tf.cast(zero + (samples - 1), tf.float32)
+        scale = (hi - lo) * size / divisor
         steps = tf.range(samples, dtype=tf.float32)
         return (lo * size)[..., None] + steps * scale[..., None]
     return (0.5 * (lo + hi) * size)[..., None]
@@ -113,8 +127,9 @@ def pyramid_roi_align(boxes, levels, feature_maps, pool_shape):
     w = tf.gather(widths, li)
     base = tf.gather(starts, li) + tf.range(batch)[:, None] * total   # [B, N]
     y1, x1, y2, x2 = [boxes[..., i] for i in range(4)]
-    ys = _sample_coords(y1, y2, tf.cast(h - 1, tf.float32), ph)      # [B, N, ph]
-    xs = _sample_coords(x1, x2, tf.cast(w - 1, tf.float32), pw)      # [B, N, pw]
+    zero = tf.minimum(levels, 0)              # levels are 2..5: 0, but not a constant
+    ys = _sample_coords(y1, y2, tf.cast(h - 1, tf.float32), ph, zero)    # [B, N, ph]
+    xs = _sample_coords(x1, x2, tf.cast(w - 1, tf.float32), pw, zero)    # [B, N, pw]
     hmax = tf.cast(h - 1, tf.float32)[..., None]
     wmax = tf.cast(w - 1, tf.float32)[..., None]
     inside_y = tf.logical_and(ys >= 0.0, ys <= hmax)
