@@ -56,8 +56,11 @@ def runtime(fmt, path):
         return lambda x: {o.get_any_name(): v for o, v in compiled(x).items()}
     if fmt == "saved_model":
         import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
-        tf.config.threading.set_inter_op_parallelism_threads(THREADS)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+            tf.config.threading.set_inter_op_parallelism_threads(THREADS)
+        except RuntimeError:  # already initialised (the export ran first, same values)
+            pass
         fn = tf.saved_model.load(path).signatures["serving_images"]
         return lambda x: {k: v.numpy() for k, v in fn(images=tf.constant(x)).items()}
     raise ValueError(fmt)
@@ -83,10 +86,20 @@ def build_model(spec):
     return model, int(model.config.IMAGE_MAX_DIM)
 
 
-def export_all(model, workdir, formats):
+def _existing(workdir, fmt):
+    name = {"saved_model": os.path.join("sm", "1"), "onnx": "m.onnx"}.get(fmt, fmt + ".tflite")
+    path = os.path.join(workdir, name)
+    return path if os.path.exists(path) else None
+
+
+def export_all(model, workdir, formats, reuse=False):
     from mrcnn import deploy
     files, record = {}, {}
     for fmt in formats:
+        if reuse and _existing(workdir, fmt):
+            files[fmt] = _existing(workdir, fmt)
+            record[fmt] = "reused from an earlier run of this bench"
+            continue
         start = time.time()
         if fmt == "saved_model":
             path = model.export(os.path.join(workdir, "sm"), version=1, force=True, verbose=0)
@@ -203,10 +216,14 @@ def main(argv=None):
     p.add_argument("--accuracy", metavar="MODEL_DIR", help="quantisation cost on the demo set")
     p.add_argument("--rss", nargs=3, metavar=("FORMAT", "FILE", "SIZE"), help=argparse.SUPPRESS)
     p.add_argument("--out", help="append JSON lines here")
+    p.add_argument("--workdir", help="export here (default: a new temporary directory)")
+    p.add_argument("--reuse", action="store_true",
+                   help="use the files an earlier run left in --workdir")
     args = p.parse_args(argv)
     if args.rss:
         return _rss_main(*args.rss)
-    workdir = tempfile.mkdtemp(prefix="mrcnn-deploy-bench-")
+    workdir = args.workdir or tempfile.mkdtemp(prefix="mrcnn-deploy-bench-")
+    os.makedirs(workdir, exist_ok=True)
     load = os.getloadavg()
     if args.accuracy:
         record = {"bench": "deploy-accuracy", "model": args.accuracy,
@@ -216,7 +233,7 @@ def main(argv=None):
         want_ov = "openvino" in formats
         formats = [f for f in formats if f != "openvino"]
         model, size = build_model(args.model)
-        files, exports = export_all(model, workdir, formats)
+        files, exports = export_all(model, workdir, formats, reuse=args.reuse)
         if want_ov:
             try:
                 import openvino  # noqa: F401
