@@ -118,9 +118,17 @@ def export_all(model, workdir, formats, reuse=False):
     return files, record
 
 
-def latency(files, image, rounds, warmup=2):
-    runs = {fmt: runtime("tflite" if fmt.startswith("tflite") else fmt, path)
-            for fmt, path in files.items()}
+def latency(files, image, rounds, warmup=2, failed=None):
+    """Median/min seconds per call, one call of each runtime per round. A
+    runtime that cannot load its file is left out (its error in `failed`)."""
+    runs = {}
+    for fmt, path in files.items():
+        try:
+            runs[fmt] = runtime("tflite" if fmt.startswith("tflite") else fmt, path)
+        except Exception as e:  # e.g. OpenVINO refusing an ONNX node
+            if failed is None:
+                raise
+            failed[fmt] = "{}: {}".format(type(e).__name__, " ".join(str(e).split())[:600])
     x = image[None]
     for _ in range(warmup):
         for run in runs.values():
@@ -241,14 +249,15 @@ def main(argv=None):
             except ImportError:
                 exports["openvino"] = "not installed"
         image = _image(size)
-        lat = latency(files, image, args.rounds)
-        rss = {fmt: peak_rss(fmt, path, size) for fmt, path in files.items()}
+        failed = {}
+        lat = latency(files, image, args.rounds, failed=failed)
+        rss = {fmt: peak_rss(fmt, path, size) for fmt, path in files.items() if fmt in lat}
         base = lat["saved_model"]["median_s"]
         record = {"bench": "deploy", "model": args.model, "image": [size, size, 3],
                   "rounds": args.rounds, "threads": THREADS, "exports": exports,
                   "latency": lat, "ratio_to_saved_model": {
                       f: round(v["median_s"] / base, 2) for f, v in lat.items()},
-                  "peak_rss_mb": rss}
+                  "peak_rss_mb": rss, "failed": failed}
     record["loadavg_before"] = [round(x, 2) for x in load]
     record["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     line = json.dumps(record)
