@@ -17,7 +17,6 @@ intra_op 2, TFLite num_threads 2).
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -156,8 +155,11 @@ def _rss_main(fmt, path, size):
     run = runtime("tflite" if fmt.startswith("tflite") else fmt, path)
     for _ in range(3):
         run(_image(int(size))[None])
-    print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                           / 1024, 1)}))
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the
+    # parent across fork + exec, so every child would report the bench's own peak.
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    print(json.dumps({"peak_rss_mb": round(hwm / 1024, 1)}))
 
 
 class ExportedDetector(object):
