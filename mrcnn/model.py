@@ -147,12 +147,37 @@ class MaskRCNN(object):
                                    class_names=class_names)
 
     def export(self, export_dir, version=1, full_masks=False, force=False, class_names=None,
-               verbose=1):
-        """Write a SavedModel for TF Serving to `export_dir/<version>/` (raw
-        images in, detections out). See mrcnn.export.export_saved_model."""
-        from mrcnn.export import export_saved_model
-        return export_saved_model(self, export_dir, version=version, full_masks=full_masks,
-                                  force=force, class_names=class_names, verbose=verbose)
+               verbose=1, format="saved_model", quantize=None, opset=17, select_tf_ops=False):
+        """Export the model with its pre- and post-processing.
+
+        format "saved_model" (default): a SavedModel for TF Serving in
+        `export_dir/<version>/` (mrcnn.export.export_saved_model).
+        format "onnx" / "tflite": one file at `export_dir` (a file path) with
+        a `<file>.json` sidecar (mrcnn.deploy.export_onnx / export_tflite;
+        quantize, opset and select_tf_ops apply there). Returns the path.
+        """
+        if format == "saved_model":
+            if quantize is not None or select_tf_ops:
+                raise ValueError("quantize and select_tf_ops apply to the onnx and tflite "
+                                 "formats, not saved_model")
+            from mrcnn.export import export_saved_model
+            return export_saved_model(self, export_dir, version=version, full_masks=full_masks,
+                                      force=force, class_names=class_names, verbose=verbose)
+        if full_masks:
+            raise ValueError("full_masks is a saved_model option; the {} export has "
+                             "box-relative masks".format(format))
+        from mrcnn import deploy
+        if format == "onnx":
+            if select_tf_ops:
+                raise ValueError("select_tf_ops applies to the tflite format")
+            return deploy.export_onnx(self, export_dir, opset=opset, quantize=quantize,
+                                      class_names=class_names, force=force)
+        if format == "tflite":
+            return deploy.export_tflite(self, export_dir, quantize=quantize,
+                                        select_tf_ops=select_tf_ops, class_names=class_names,
+                                        force=force)
+        raise ValueError("format must be one of saved_model, onnx, tflite; got {!r}".format(
+            format))
 
     @classmethod
     def from_directory(cls, directory, mode="inference", config=None, model_dir=None,

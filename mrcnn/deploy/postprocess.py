@@ -1,0 +1,67 @@
+"""Post-processing that ONNX and TFLite take: the network's detections ->
+boxes in original pixels, classes, scores and box-relative masks, in float32
+(mrcnn.molding.unmold_detections_graph rounds in float64, which TFLite lacks).
+
+The same steps as unmold_detections_graph: boxes from the molded image's
+normalised coordinates to the window, to original pixels, rounded half to
+even; detections whose box has no area dropped; the kept rows moved first
+(in score order) and the rest zeroed; each detection's mask of its own class.
+Without float64 the product box * (side - 1) is rounded to float32 before
+rounding to a pixel, so a coordinate whose exact value lies within a
+float32 ulp of a half pixel can land 1 px off (tests/test_deploy.py counts
+them). Gathers with batch_dims and argsort are replaced by one-hot products
+(exact: sums of one value and zeros), which both converters map to builtins.
+"""
+
+import tensorflow as tf
+
+from mrcnn.molding.meta import meta_image_shape, meta_original_shape, meta_window
+
+
+def unmold_detections_portable(detections, mrcnn_mask, metas):
+    """detections [B, N, (y1, x1, y2, x2, class_id, score)] normalised,
+    mrcnn_mask [B, N, mh, mw, num_classes], metas [B, META] ->
+    dict of num_detections int32 [B], detection_boxes float32 [B, N, 4]
+    (pixels of the original image, y2/x2 exclusive), detection_classes int32
+    [B, N], detection_scores float32 [B, N], detection_masks float32
+    [B, N, mh, mw]; rows past num_detections are 0."""
+    n = detections.shape[1]
+    num_classes = mrcnn_mask.shape[-1]
+    class_ids = tf.cast(detections[..., 4], tf.int32)
+    scores = detections[..., 5]
+    original = meta_original_shape(metas)[:, :2]
+    molded = meta_image_shape(metas)[:, :2]
+    window = meta_window(metas)
+    mh, mw = molded[:, 0:1], molded[:, 1:2]
+    norm_window = (window - tf.constant([0., 0., 1., 1.])) / tf.concat(
+        [mh - 1, mw - 1, mh - 1, mw - 1], 1)
+    wy1, wx1, wy2, wx2 = tf.unstack(norm_window[:, None, :], axis=-1)
+    shift = tf.stack([wy1, wx1, wy1, wx1], axis=-1)
+    wscale = tf.stack([wy2 - wy1, wx2 - wx1, wy2 - wy1, wx2 - wx1], axis=-1)
+    boxes = (detections[..., :4] - shift) / wscale
+    oh, ow = original[:, 0:1], original[:, 1:2]
+    pixel_scale = tf.concat([oh - 1, ow - 1, oh - 1, ow - 1], 1)[:, None, :]
+    boxes = tf.round(boxes * pixel_scale + tf.constant([0., 0., 1., 1.]))
+    area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    keep = tf.logical_and(class_ids > 0, area > 0)
+    keep_i = tf.cast(keep, tf.int32)
+    num = tf.reduce_sum(keep_i, axis=1)
+    # Compaction: row j (kept) goes to row cumsum(keep)[j] - 1.
+    target = tf.cumsum(keep_i, axis=1) - 1
+    move = tf.logical_and(keep[:, None, :],
+                          tf.equal(target[:, None, :], tf.range(n)[None, :, None]))
+    move = tf.cast(move, tf.float32)                                     # [B, N(to), N(from)]
+
+    def compact(values):  # [B, N, K] float32
+        return tf.matmul(move, values)
+
+    own = tf.one_hot(tf.maximum(class_ids, 0), num_classes, dtype=tf.float32)
+    masks = tf.reduce_sum(mrcnn_mask * own[:, :, None, None, :], axis=-1)  # [B, N, mh, mw]
+    mask_shape = tf.shape(masks)
+    masks = tf.reshape(compact(tf.reshape(masks, [mask_shape[0], n, -1])), mask_shape)
+    boxes = compact(boxes)
+    scores = compact(scores[..., None])[..., 0]
+    classes = tf.cast(tf.round(compact(tf.cast(class_ids, tf.float32)[..., None])[..., 0]),
+                      tf.int32)
+    return {"num_detections": num, "detection_boxes": boxes, "detection_classes": classes,
+            "detection_scores": scores, "detection_masks": masks}
