@@ -86,29 +86,13 @@ def draw_predictions(dataset, results, image_ids, path):
     plt.close(fig)
 
 
-def run_demo(output_dir, epochs=7, steps_per_epoch=None, train_images=1000, val_images=50,
-             config=None, seed=0, verbose=1):
-    """Train, evaluate and draw; returns the metrics dict (also written to
-    output_dir/metrics.json).
-
-    All layers train for `epochs` epochs, the last one at a tenth of the
-    learning rate. With the defaults (7 x 100 steps of 8 images) this takes
-    about 6 minutes on 2 CPU cores and reaches mAP50 > 0.9.
-    """
+def train_demo_model(config, train, output_dir, epochs, seed, verbose):
+    """The demos' schedule: all layers from scratch for `epochs` epochs, the
+    last one at a tenth of the learning rate; the model saved to
+    output_dir/model and loaded back for inference.
+    Returns (inference MaskRCNN, training seconds)."""
     import keras
-    from mrcnn.evaluate import evaluate_dataset
     from mrcnn.model import MaskRCNN
-
-    config = config or DemoConfig()
-    if steps_per_epoch:
-        config.STEPS_PER_EPOCH = int(steps_per_epoch)
-    os.makedirs(output_dir, exist_ok=True)
-    train = ShapesDataset()
-    train.load_shapes(train_images, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], seed=TRAIN_SEED)
-    train.prepare()
-    val = ShapesDataset()
-    val.load_shapes(val_images, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], seed=VAL_SEED)
-    val.prepare()
 
     keras.utils.set_random_seed(seed)
     model = MaskRCNN(mode="training", config=config, model_dir=os.path.join(output_dir, "logs"))
@@ -122,6 +106,32 @@ def run_demo(output_dir, epochs=7, steps_per_epoch=None, train_images=1000, val_
     model_dir = model.save(os.path.join(output_dir, "model"), class_names=train.class_names)
 
     inference = MaskRCNN.from_directory(model_dir, mode="inference")
+    return inference, train_seconds
+
+
+def run_demo(output_dir, epochs=7, steps_per_epoch=None, train_images=1000, val_images=50,
+             config=None, seed=0, verbose=1):
+    """Train, evaluate and draw; returns the metrics dict (also written to
+    output_dir/metrics.json).
+
+    All layers train for `epochs` epochs, the last one at a tenth of the
+    learning rate. With the defaults (7 x 100 steps of 8 images) this takes
+    about 6 minutes on 2 CPU cores and reaches mAP50 > 0.9.
+    """
+    from mrcnn.evaluate import evaluate_dataset
+
+    config = config or DemoConfig()
+    if steps_per_epoch:
+        config.STEPS_PER_EPOCH = int(steps_per_epoch)
+    os.makedirs(output_dir, exist_ok=True)
+    train = ShapesDataset()
+    train.load_shapes(train_images, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], seed=TRAIN_SEED)
+    train.prepare()
+    val = ShapesDataset()
+    val.load_shapes(val_images, config.IMAGE_SHAPE[0], config.IMAGE_SHAPE[1], seed=VAL_SEED)
+    val.prepare()
+
+    inference, train_seconds = train_demo_model(config, train, output_dir, epochs, seed, verbose)
     start = time.time()
     metrics, results = evaluate_dataset(inference, val, verbose=verbose)
     metrics.update(train_seconds=round(train_seconds, 1),

@@ -16,7 +16,7 @@ import time
 
 from mrcnn.data.keypoints import (SHAPE_KEYPOINT_FLIP_PAIRS, SHAPE_KEYPOINT_NAMES,
                                   SHAPE_KEYPOINT_SKELETON, keypoint_shapes)
-from mrcnn.demo import TRAIN_SEED, VAL_SEED, DemoConfig
+from mrcnn.demo import TRAIN_SEED, VAL_SEED, DemoConfig, train_demo_model
 
 
 class KeypointDemoConfig(DemoConfig):
@@ -73,10 +73,8 @@ def run_demo(output_dir, epochs=6, steps_per_epoch=None, train_images=1000, val_
     (8 images each), the last one at a tenth of the learning rate. The
     validation set is another seed of the same generator.
     """
-    import keras
     from mrcnn.evaluate import evaluate_dataset
     from mrcnn.fileio import write_text_atomic
-    from mrcnn.model import MaskRCNN
 
     config = config or KeypointDemoConfig()
     if steps_per_epoch:
@@ -86,18 +84,7 @@ def run_demo(output_dir, epochs=6, steps_per_epoch=None, train_images=1000, val_
     train = keypoint_shapes(train_images, height, width, seed=TRAIN_SEED)
     val = keypoint_shapes(val_images, height, width, seed=VAL_SEED)
 
-    keras.utils.set_random_seed(seed)
-    model = MaskRCNN(mode="training", config=config, model_dir=os.path.join(output_dir, "logs"))
-    start = time.time()
-    if epochs > 1:
-        model.train(train, None, learning_rate=config.LEARNING_RATE, epochs=epochs - 1,
-                    layers="all", verbose=verbose)
-    model.train(train, None, learning_rate=config.LEARNING_RATE / (10 if epochs > 1 else 1),
-                epochs=epochs, layers="all", verbose=verbose)
-    train_seconds = time.time() - start
-    model_dir = model.save(os.path.join(output_dir, "model"), class_names=train.class_names)
-
-    inference = MaskRCNN.from_directory(model_dir, mode="inference")
+    inference, train_seconds = train_demo_model(config, train, output_dir, epochs, seed, verbose)
     start = time.time()
     metrics, results = evaluate_dataset(inference, val, verbose=verbose)
     metrics.update(train_seconds=round(train_seconds, 1),

@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from mrcnn.demo import DemoConfig
+from mrcnn.demo import DemoConfig, train_demo_model
 from mrcnn.fileio import write_json_atomic
 
 TRAIN_SEED = 11
@@ -71,11 +71,9 @@ def run_demo(output_dir, epochs=6, steps_per_epoch=None, train_images=1000, val_
     All layers train for `epochs` epochs, the last one at a tenth of the
     learning rate (mrcnn.demo.run_demo's schedule).
     """
-    import keras
 
     from mrcnn.data.panoptic import load_panoptic_shapes
     from mrcnn.evaluate import evaluate_dataset
-    from mrcnn.model import MaskRCNN
     from mrcnn.panoptic.evaluate import panoptic_metrics
 
     config = config or PanopticDemoConfig()
@@ -86,18 +84,7 @@ def run_demo(output_dir, epochs=6, steps_per_epoch=None, train_images=1000, val_
     train = load_panoptic_shapes(train_images, size, size, seed=TRAIN_SEED)
     val = load_panoptic_shapes(val_images, size, size, seed=VAL_SEED)
 
-    keras.utils.set_random_seed(seed)
-    model = MaskRCNN(mode="training", config=config, model_dir=os.path.join(output_dir, "logs"))
-    start = time.time()
-    if epochs > 1:
-        model.train(train, None, learning_rate=config.LEARNING_RATE, epochs=epochs - 1,
-                    layers="all", verbose=verbose)
-    model.train(train, None, learning_rate=config.LEARNING_RATE / (10 if epochs > 1 else 1),
-                epochs=epochs, layers="all", verbose=verbose)
-    train_seconds = time.time() - start
-    model_dir = model.save(os.path.join(output_dir, "model"), class_names=train.class_names)
-
-    inference = MaskRCNN.from_directory(model_dir, mode="inference")
+    inference, train_seconds = train_demo_model(config, train, output_dir, epochs, seed, verbose)
     start = time.time()
     instance_metrics, results = evaluate_dataset(inference, val, verbose=verbose)
     metrics = panoptic_metrics(val, list(val.image_ids), results,
