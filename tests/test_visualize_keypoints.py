@@ -72,3 +72,21 @@ def test_save_path_writes_a_png(tmp_path):
                                 figsize=(2, 2), save_path=str(path))
     assert _is_png(str(path))
     assert not plt.get_fignums()        # the figure made here is closed
+
+
+@pytest.mark.parametrize("points", [np.zeros((0, 4, 3), np.float32), [],
+                                    np.zeros((0, 0, 3), np.float32)])
+def test_an_image_without_detections_draws_with_names_and_skeleton(tmp_path, points):
+    # What detect() returns for an image with nothing found: no boxes, and
+    # keypoints [0, K, 3] (or an empty list from user code). The names and
+    # skeleton of the config still apply; the picture is just the image.
+    image, _, _, _, _ = _scene()
+    path = tmp_path / "none.png"
+    visualize.display_keypoints(image, np.zeros((0, 4), np.int32),
+                                np.zeros(image.shape[:2] + (0,), bool), np.zeros((0,), np.int32),
+                                ["BG", "square"], points, skeleton=SKELETON,
+                                keypoint_names=NAMES, figsize=(2, 2), save_path=str(path))
+    assert _is_png(str(path))
+    # With instances, the names must match K.
+    with pytest.raises(ValueError, match="4 keypoint_names for 5 keypoints"):
+        _draw(np.zeros((1, 5, 3), np.float32), keypoint_names=NAMES)

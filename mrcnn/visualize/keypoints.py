@@ -89,7 +89,11 @@ def display_keypoints(image, boxes, masks, class_ids, class_names, keypoints,
     keypoints = np.asarray(keypoints, dtype=np.float32)
     n = 0 if boxes is None else np.shape(boxes)[0]
     if keypoints.size == 0 and n == 0:
-        keypoints = keypoints.reshape(0, 0, 3)
+        # No instances (an image without detections, or a bare empty list):
+        # K is whatever the names say.
+        k = len(keypoint_names) if keypoint_names is not None else (
+            keypoints.shape[1] if keypoints.ndim == 3 else 0)
+        keypoints = np.zeros((0, k, 3), np.float32)
     if keypoints.ndim != 3 or keypoints.shape[2] != 3 or keypoints.shape[0] != n:
         raise ValueError("keypoints must be [N, K, 3] for the {} boxes, got shape {}".format(
             n, keypoints.shape))
