@@ -15,6 +15,7 @@ from mrcnn.data.panoptic import load_panoptic_shapes
 from mrcnn.data.pipeline import make_tf_dataset
 from mrcnn.heads.semantic import (SemanticClasses, semantic_loss_graph, source_rows,
                                   unmold_semantic, unmold_semantic_graph)
+from mrcnn.layers.norm import GroupNorm
 from mrcnn.model import MaskRCNN
 from mrcnn.modeling import contracts
 from mrcnn.training import LAYER_REGEX, loss_names, set_trainable
@@ -107,6 +108,11 @@ def test_bilinear_upsample_is_upsampling2d_bilinear_with_dynamic_shapes():
     fn = tf.function(BilinearUpsample(2), input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.float32)])
     assert fn(x).shape == (2, 10, 14, 3)
+    # Linear: the branch sums P3..P5 before their shared last upsampling.
+    y = np.random.default_rng(4).normal(size=x.shape).astype(np.float32)
+    np.testing.assert_allclose(BilinearUpsample(2)(x + y).numpy(),
+                               (BilinearUpsample(2)(x) + BilinearUpsample(2)(y)).numpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_source_rows_samples_the_centres_of_the_window():
@@ -120,7 +126,7 @@ def test_unmold_semantic_numpy_and_graph_agree():
     rng = np.random.default_rng(2)
     molded = rng.integers(0, 7, (64, 64)).astype(np.int32)
     for window, shape in [((8, 0, 56, 64), (30, 40)), ((0, 4, 64, 60), (200, 175)),
-                          ((0, 0, 64, 64), (64, 64))]:
+                          ((0, 0, 64, 64), (64, 64)), ((8, 4, 40, 60), (32, 56))]:
         got = unmold_semantic(molded, shape + (3,), window)
         assert got.shape == shape and got.dtype == np.int32
         graph = unmold_semantic_graph(tf.constant(molded), tf.constant(window),
@@ -128,6 +134,9 @@ def test_unmold_semantic_numpy_and_graph_agree():
         np.testing.assert_array_equal(got, graph)
     # The identity window of the same size is the identity.
     np.testing.assert_array_equal(unmold_semantic(molded, (64, 64, 3), (0, 0, 64, 64)), molded)
+    # A window of the original's size (scale 1) is a crop.
+    np.testing.assert_array_equal(unmold_semantic(molded, (32, 56, 3), (8, 4, 40, 60)),
+                                  molded[8:40, 4:60])
 
 
 def test_config_adds_the_semantic_head_and_checks_its_attributes():
@@ -187,11 +196,14 @@ def test_branch_has_panoptic_fpn_stages_and_trains_with_the_presets(training):
             conv = names["mrcnn_semantic_p{}_conv{}".format(level, k)]
             assert conv.filters == 16 and conv.kernel_size == (3, 3)
             assert names["mrcnn_semantic_p{}_gn{}".format(level, k)].groups == 4
-            assert ("mrcnn_semantic_p{}_up{}".format(level, k) in names) == (level > 2)
+            assert isinstance(names["mrcnn_semantic_p{}_gn{}".format(level, k)], GroupNorm)
+            # 2x after each conv but the last (P3..P5's last 2x is shared
+            # after their sum).
+            assert ("mrcnn_semantic_p{}_up{}".format(level, k) in names) == (k < stages)
         assert "mrcnn_semantic_p{}_conv{}".format(level, stages + 1) not in names
     assert names["mrcnn_semantic_classifier"].filters == 3 + 1
     assert names["mrcnn_semantic_logits"].factor == 4
-    assert names["mrcnn_semantic_p5_up3"].factor == 2
+    assert names["mrcnn_semantic_p5_up2"].factor == names["mrcnn_semantic_up"].factor == 2
     assert [i.name for i in net.inputs][-1] == "input_gt_semantic"
     assert contracts.output_names(net)[-2:] == ["mrcnn_semantic_logits", "semantic_loss"]
     semantic = [layer for layer in net.layers

@@ -105,15 +105,19 @@ def test_fuse_agrees_with_panopticapis_procedure_on_random_scenes(seed):
     shape = (48, 64)
     n = rng.randint(3, 12)
     masks = np.zeros(shape + (n,), bool)
+    boxes = np.zeros((n, 4), np.int32)
     for i in range(n):
         y, x = rng.randint(0, 40), rng.randint(0, 56)
         h, w = rng.randint(4, 24), rng.randint(4, 24)
         masks[y:y + h, x:x + w, i] = True
+        boxes[i] = y, x, y + h, x + w     # may reach past the image, as a loose box
         masks[:, :, i] &= rng.rand(*shape) > 0.1  # ragged
     class_ids = rng.randint(1, 4, n)
     scores = np.round(rng.rand(n), 2)
     semantic = rng.randint(0, 3, (6, 8)).repeat(8, 0).repeat(8, 1) + 3  # stuff 3..5 blocks
     semantic[rng.rand(*shape) > 0.95] = 1
+    semantic[rng.rand(*shape) > 0.97] = -1      # ids that are not stuff, either side
+    semantic[rng.rand(*shape) > 0.97] = 1000
     for thr in (0.3, 0.6):
         pan, segments = fuse(masks, class_ids, scores, semantic, [3, 4, 5],
                              score_threshold=0.4, overlap_threshold=thr, stuff_area_limit=200)
@@ -121,6 +125,11 @@ def test_fuse_agrees_with_panopticapis_procedure_on_random_scenes(seed):
                                               0.4, thr, 200)
         np.testing.assert_array_equal(pan, ref_pan)
         assert [(s["id"], s["category_id"]) for s in segments] == ref
+        # Boxes that hold the masks (detect()'s rois) give the same answer.
+        boxed = fuse(masks, class_ids, scores, semantic, [3, 4, 5], score_threshold=0.4,
+                     overlap_threshold=thr, stuff_area_limit=200, boxes=boxes)
+        np.testing.assert_array_equal(boxed[0], pan)
+        assert boxed[1] == segments
         for s in segments:
             assert s["area"] == int((pan == s["id"]).sum()) > 0
 
@@ -133,5 +142,7 @@ def test_fuse_bad_input():
         fuse(masks, [1, 1], [0.9, 0.8], np.zeros((4, 5), int), [])
     with pytest.raises(ValueError, match=r"masks must be \[H, W, N\]"):
         fuse(np.zeros((4, 4)), [], [], np.zeros((4, 4), int), [])
+    with pytest.raises(ValueError, match=r"boxes must be \[N, 4\] for the 2 masks"):
+        fuse(masks, [1, 1], [0.9, 0.8], np.zeros((4, 4), int), [], boxes=[[0, 0, 2, 2]])
     with pytest.raises(ValueError, match="integer class ids"):
         fuse(masks, [1, 1], [0.9, 0.8], np.zeros((4, 4), float), [])

@@ -4,7 +4,8 @@ Feature Pyramid Networks", 2019): an image-level head on P2..P5.
 Each level goes through 3x3 convolutions of SEMANTIC_CONV_CHANNELS
 (GroupNorm of SEMANTIC_GROUPS groups, ReLU), each but P2's followed by a 2x
 bilinear upsampling, until it reaches 1/4 of the image (P2: one conv, P3:
-one conv + 2x, P4: two, P5: three); the four maps are summed, a 1x1
+one conv + 2x, P4: two, P5: three); the four maps are summed (P3..P5's
+before their last, shared, upsampling: the same sum), a 1x1
 convolution gives NUM_STUFF_CLASSES + 1 logits per pixel (0 = "thing or
 other", k = the k-th class of config.stuff_class_ids()) and a 4x bilinear
 upsampling brings them to the image's size.
@@ -30,6 +31,7 @@ from keras import layers as KL
 
 from mrcnn import losses
 from mrcnn.heads.base import RoIHead, register_head
+from mrcnn.layers.norm import GroupNorm
 from mrcnn.layers.tensors import LossLayer
 
 # Strides of P2..P5 (the branch's inputs) relative to the image.
@@ -120,20 +122,28 @@ def build_semantic_graph(feature_maps, config):
     channels = int(config.SEMANTIC_CONV_CHANNELS)
     init = keras.initializers.VarianceScaling(2.0, mode="fan_out",
                                               distribution="untruncated_normal")
-    summed = []
+    at_eighth = []   # P3..P5, each brought to 1/8 scale
     for level, (stride, x) in enumerate(zip(LEVEL_STRIDES, feature_maps), start=2):
         stages = max(1, int(np.log2(stride)) - 2)
         for k in range(1, stages + 1):
             x = KL.Conv2D(channels, (3, 3), padding="same", use_bias=False,
                           kernel_initializer=init,
                           name="mrcnn_semantic_p{}_conv{}".format(level, k))(x)
-            x = KL.GroupNormalization(groups=int(config.SEMANTIC_GROUPS), epsilon=1e-5,
-                                      name="mrcnn_semantic_p{}_gn{}".format(level, k))(x)
+            x = GroupNorm(groups=int(config.SEMANTIC_GROUPS), epsilon=1e-5,
+                          name="mrcnn_semantic_p{}_gn{}".format(level, k))(x)
             x = KL.Activation("relu")(x)
-            if stride > 4:
+            if stride > 4 and k < stages:
                 x = BilinearUpsample(2, name="mrcnn_semantic_p{}_up{}".format(level, k))(x)
-        summed.append(x)
-    x = KL.Add(name="mrcnn_semantic_sum")(summed)
+        if stride == 4:
+            p2 = x
+        else:
+            at_eighth.append(x)
+    # Each of P3..P5 ends with a 2x upsampling to 1/4 scale before the sum;
+    # upsampling is linear, so the three are summed at 1/8 and upsampled once
+    # (the same sum, a third of the work at the largest size).
+    x = KL.Add(name="mrcnn_semantic_sum_p3_p5")(at_eighth)
+    x = BilinearUpsample(2, name="mrcnn_semantic_up")(x)
+    x = KL.Add(name="mrcnn_semantic_sum")([p2, x])
     x = KL.Conv2D(int(config.NUM_STUFF_CLASSES) + 1, (1, 1), kernel_initializer=init,
                   name="mrcnn_semantic_classifier", dtype="float32")(x)
     return BilinearUpsample(4, name="mrcnn_semantic_logits", dtype="float32")(x)
@@ -157,9 +167,14 @@ def unmold_semantic(semantic, original_image_shape, window):
     int32 [h, w] of the original image: the window cropped and resized by
     nearest neighbour (`source_rows`)."""
     y1, x1, y2, x2 = (int(v) for v in window)
-    rows = source_rows(original_image_shape[0], y1, y2)
-    cols = source_rows(original_image_shape[1], x1, x2)
-    return np.asarray(semantic)[rows[:, None], cols[None, :]].astype(np.int32)
+    h, w = int(original_image_shape[0]), int(original_image_shape[1])
+    semantic = np.asarray(semantic)
+    if (y2 - y1, x2 - x1) == (h, w):           # molded at scale 1: a crop
+        return np.array(semantic[y1:y2, x1:x2], np.int32)
+    rows = source_rows(h, y1, y2)
+    cols = source_rows(w, x1, x2)
+    # Two one-axis takes: faster than one [rows, cols] fancy index.
+    return np.take(np.take(semantic, rows, axis=0), cols, axis=1).astype(np.int32, copy=False)
 
 
 def unmold_semantic_graph(semantic, window, height, width):
@@ -237,7 +252,7 @@ class SemanticHead(RoIHead):
         semantic = unmold_semantic(outputs["mrcnn_semantic"], original_image_shape, window)
         panoptic, segments = fuse(result["masks"], result["class_ids"], result["scores"],
                                   semantic, self.config.stuff_class_ids(),
-                                  **self.fuse_options())
+                                  boxes=result["rois"], **self.fuse_options())
         return {"semantic": semantic, "panoptic": panoptic, "segments": segments}
 
     def serving_signature(self):
