@@ -132,15 +132,20 @@ def _fuse_stuff(panoptic, segments, semantic, stuff_class_ids, stuff_area_limit)
     if not stuff:
         return
     flat = panoptic.reshape(-1)
-    free = np.flatnonzero(flat == VOID)
-    left = semantic.reshape(-1)[free].astype(np.int64, copy=False)
-    # Index each free pixel's class among `stuff` (len(stuff): not stuff).
+    free = flat == VOID
+    left = semantic.reshape(-1)[free]
+    # Each free pixel's index among `stuff` (len(stuff): not stuff).
     values = np.asarray(stuff, np.int64)
-    sorter = np.argsort(values, kind="stable")
-    pos = np.searchsorted(values, left, sorter=sorter)
-    pos = np.minimum(pos, len(values) - 1)
-    which = sorter[pos]
-    which[values[which] != left] = len(values)
+    lo, hi = (int(left.min()), int(left.max())) if left.size else (0, 0)
+    if lo >= 0 and max(hi, int(values.max())) < (1 << 20):   # a lookup table
+        lookup = np.full(max(hi, int(values.max())) + 1, len(values), np.int64)
+        lookup[values[values >= 0]] = np.flatnonzero(values >= 0)
+        which = lookup[left]
+    else:  # negative or huge ids: a sorted search
+        sorter = np.argsort(values, kind="stable")
+        pos = np.minimum(np.searchsorted(values, left, sorter=sorter), len(values) - 1)
+        which = sorter[pos]
+        which[values[which] != left] = len(values)
     areas = np.bincount(which, minlength=len(values) + 1)
     table = np.zeros(len(values) + 1, np.int32)
     for k, c in enumerate(stuff):
