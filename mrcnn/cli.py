@@ -115,7 +115,7 @@ def load_model(spec, config_file=None, overrides=None, mode="inference"):
 
 
 def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
-                 ignore_labels=None, crowd_as_instances=False, pngs=None):
+                 ignore_labels=None, crowd_as_instances=False, pngs=None, keypoint_names=None):
     """A prepared Dataset of `fmt` (one of DATASET_FORMATS) from `path`: an
     annotation JSON file (coco, via; `images` is the image folder, default
     the JSON's), a folder of LabelMe JSON files, a folder of instance-label
@@ -132,6 +132,8 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
         mask annotations).
     pngs: coco-panoptic: the folder of the panoptic PNGs (default: the
         JSON's path without .json, COCO's layout).
+    keypoint_names: labelme: read the point shapes of these labels as
+        keypoints (config.KEYPOINT_NAMES; COCO files name their own).
     """
     if pngs and fmt != "coco-panoptic":
         raise UsageError("the panoptic PNG folder (--pngs, --train-pngs, --val-pngs) is for "
@@ -141,8 +143,11 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
     if crowd_as_instances and fmt != "coco":
         raise UsageError("--crowd-as-instances applies to --format coco only (crowd "
                          "regions are a COCO notion)")
+    if keypoint_names and fmt != "labelme":
+        raise UsageError("keypoint names are read from the files for --format {}; only "
+                         "labelme takes them from the config".format(fmt))
     dataset = _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels,
-                            crowd_as_instances, pngs)
+                            crowd_as_instances, pngs, keypoint_names)
     if class_names is not None and list(dataset.class_names) != list(class_names):
         raise ValueError("{} has the classes {} but {} are expected (the training data's or "
                          "the model's, in class id order)".format(
@@ -151,7 +156,7 @@ def load_dataset(fmt, path, images=None, class_names=None, class_attribute=None,
 
 
 def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels=None,
-                  crowd_as_instances=False, pngs=None):
+                  crowd_as_instances=False, pngs=None, keypoint_names=None):
     names = list(class_names[1:]) if class_names is not None else None
     if fmt not in DATASET_FORMATS:
         raise UsageError("--format {!r}: expected one of {}".format(fmt, ", ".join(
@@ -182,7 +187,8 @@ def _load_dataset(fmt, path, images, class_names, class_attribute, ignore_labels
                              class_names=names)
     if fmt == "labelme":
         from mrcnn.data.labelme import load_labelme_folder
-        return load_labelme_folder(path, class_names=names, ignore_labels=ignore_labels or ())
+        return load_labelme_folder(path, class_names=names, ignore_labels=ignore_labels or (),
+                                   keypoint_names=list(keypoint_names or ()) or None)
     # folder: PATH holds the instance-label PNGs, --images the images; an
     # optional classes.json beside the masks is the class map.
     from mrcnn.data.folder import load_image_folder
@@ -325,7 +331,8 @@ def _evaluate(args):
     from mrcnn.evaluate import evaluate_model, format_metrics
     model, names = load_model(args.model, args.config, parse_overrides(args.set))
     dataset = load_dataset(args.format, args.dataset, args.images, class_names=names,
-                           pngs=args.pngs, **_dataset_options(args))
+                           pngs=args.pngs, **_dataset_options(args),
+                           keypoint_names=_labelme_keypoint_names(args.format, model.config))
     if model.config.NUM_CLASSES != dataset.num_classes:
         raise ValueError("the model has NUM_CLASSES = {} but {} has {} classes (with BG)".format(
             model.config.NUM_CLASSES, args.dataset, dataset.num_classes))
@@ -348,10 +355,16 @@ def _train(args):
         raise FileExistsError("{} already holds a model; pick another --output or pass "
                               "--force".format(output))
     from mrcnn.data.pipeline import check_trainable
+    overrides = parse_overrides(args.set)
+    keypoint_names = _labelme_keypoint_names(args.format, overrides, args.config)
+    if keypoint_names:
+        print("reading the LabelMe point shapes of {} as keypoints".format(
+            ", ".join(keypoint_names)))
     train = load_dataset(args.format, args.train, args.train_images, pngs=args.train_pngs,
-                         **_dataset_options(args))
+                         keypoint_names=keypoint_names, **_dataset_options(args))
     val = load_dataset(args.format, args.val, args.val_images, class_names=train.class_names,
-                       pngs=args.val_pngs, **_dataset_options(args)) if args.val else None
+                       pngs=args.val_pngs, keypoint_names=keypoint_names,
+                       **_dataset_options(args)) if args.val else None
     # Before building the model: with nothing to train on, training would
     # wait forever for a first batch.
     for flag, path, dataset in (("--train", args.train, train), ("--val", args.val, val)):
@@ -360,7 +373,6 @@ def _train(args):
                 check_trainable(dataset)
             except ValueError as e:
                 raise ValueError("{} {}: {}".format(flag, path, e)) from None
-    overrides = parse_overrides(args.set)
     # NUM_CLASSES follows the data unless --set says otherwise (a config file
     # from another dataset keeps everything else).
     overrides.setdefault("NUM_CLASSES", train.num_classes)
@@ -414,6 +426,25 @@ def _train(args):
     print("wrote the trained model to {} (use it with mrcnn detect/evaluate/export "
           "--model {})".format(output, output))
     return 0
+
+
+def _labelme_keypoint_names(fmt, config_or_overrides, config_file=None):
+    """The KEYPOINT_NAMES a LabelMe dataset reads its point shapes as: those
+    of a Config, or of --set (a dict of overrides) else the --config file;
+    None for other formats (COCO files name their own keypoints)."""
+    if fmt != "labelme":
+        return None
+    if isinstance(config_or_overrides, dict):
+        names = config_or_overrides.get("KEYPOINT_NAMES")
+        if names is None and config_file:
+            from mrcnn.config import Config
+            names = Config.load(config_file).KEYPOINT_NAMES
+    else:
+        names = config_or_overrides.KEYPOINT_NAMES
+    if names and (isinstance(names, str) or not isinstance(names, (list, tuple))):
+        raise ValueError("KEYPOINT_NAMES = {!r}: expected a list of names, e.g. --set "
+                         "'KEYPOINT_NAMES=[\"head\", \"tail\"]'".format(names))
+    return list(names) if names else None
 
 
 def _download_weights(args):
