@@ -20,7 +20,7 @@ What is read (LabelMe 3.x-5.x)
   - ``circle``: the centre and a point on the circle,
   - ``mask``: a base64 PNG of the box between the two points (LabelMe 5.3+),
   - ``line``, ``linestrip``, ``point``, ``points``: no area, skipped with a
-    warning.
+    warning (``point`` shapes are keypoints with `keypoint_names`, below).
 
   Shapes with the same ``label`` and the same non-null ``group_id`` form ONE
   instance (their union), e.g. an object split by an occluder. Shapes whose
@@ -30,6 +30,20 @@ Classes are the sorted labels found, or `class_names` (fixed order; another
 label is an error naming the file and the shape). Labels in `ignore_labels`
 are dropped. Rasterisation follows pycocotools like every format of this
 package (pixel (r, c) covers [c, c + 1) x [r, r + 1)).
+
+Keypoints (`keypoint_names`, docs/keypoints.md): a ``point`` shape whose
+``label`` is one of `keypoint_names` is that keypoint of the instance with
+its ``group_id`` (LabelMe's way of tying shapes to one object). Its
+coordinates are taken as they are (LabelMe's continuous pixel frame, that of
+the polygons) with v = 2; LabelMe has no visibility field, so a keypoint is
+labelled (2) or absent (0, x = y = 0). `load_keypoints` returns float32
+[N, K, 3] aligned with `load_mask`'s instances. AnnotationError (file and
+shape index) for a keypoint without a group_id, a group_id shared by
+instances of several labels, the same keypoint twice in one instance, or a
+point shape without exactly one [x, y]; counted warnings for point shapes
+whose label is no keypoint name (skipped), keypoints whose group_id has no
+shape with an area (skipped) and keypoints outside the image (unlabelled).
+Without `keypoint_names` point shapes are skipped as before.
 
 Problems: malformed JSON raises `AnnotationError` naming the file, line and
 column; a shape with malformed points or an unknown label names the file and
@@ -45,13 +59,14 @@ import base64
 import glob
 import io
 import os
+import warnings
 
 import numpy as np
 
 from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number, box_polygon,
                                     check_pixel_count,
                                     image_size, points_outside, read_json,
-                                    stack_rendered_instances)
+                                    render_shapes, stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
 
 SHAPES_WITHOUT_AREA = ("line", "linestrip", "point", "points")
@@ -70,7 +85,8 @@ class LabelMeDataset(Dataset):
         self.load_warnings = []
 
     def load_labelme(self, folder_or_files, class_names=None, ignore_labels=(),
-                     source="labelme", skip_empty=False, check_images=True, recursive=False):
+                     source="labelme", skip_empty=False, check_images=True, recursive=False,
+                     keypoint_names=None):
         """Add LabelMe-annotated images.
 
         folder_or_files: a folder (its *.json files are read, in sorted
@@ -82,6 +98,9 @@ class LabelMeDataset(Dataset):
         skip_empty: skip images without shapes; False keeps them.
         check_images: raise FileNotFoundError listing images that are
             neither on disk nor embedded.
+        keypoint_names: read ``point`` shapes of these labels as keypoints
+            (e.g. config.KEYPOINT_NAMES; see the module docstring); they
+            become ``dataset.keypoint_names``. None: no keypoints.
         Returns the number of images added. Image ids are the JSON paths
         relative to the folder, without ".json".
         """
@@ -99,14 +118,16 @@ class LabelMeDataset(Dataset):
             folder = os.path.commonpath([os.path.dirname(os.path.abspath(f))
                                          for f in files]) if files else ""
         ignore = set(ignore_labels)
+        keypoint_names = self._check_keypoint_names(keypoint_names)
 
         problems = ProblemCounter(folder or "LabelMe files")
-        parsed, labels = [], set()
+        parsed, labels, num_keypoints = [], set(), 0
         for path in files:
             in_file = _InFile(problems, os.path.relpath(os.path.abspath(path),
                                                         os.path.abspath(folder or ".")))
-            record = _parse_file(path, ignore, in_file)
+            record = _parse_file(path, ignore, in_file, keypoint_names)
             labels.update(inst["class_name"] for inst in record["instances"])
+            num_keypoints += sum(len(inst.get("keypoints", ())) for inst in record["instances"])
             parsed.append((path, record, in_file))
 
         names = list(class_names) if class_names is not None else sorted(labels)
@@ -142,6 +163,9 @@ class LabelMeDataset(Dataset):
             if record["height"] is not None:
                 _count_outside(record["instances"], record["height"], record["width"],
                                in_file)
+                if keypoint_names:
+                    _drop_outside_keypoints(record["instances"], record["height"],
+                                            record["width"], in_file)
             image_id = os.path.splitext(os.path.relpath(os.path.abspath(path),
                                                         os.path.abspath(folder)))[0]
             self.add_image(source, image_id=image_id, path=image_path if on_disk else None,
@@ -154,8 +178,39 @@ class LabelMeDataset(Dataset):
             raise FileNotFoundError("{} image file(s) not found (and not embedded as "
                                     "imageData): {}{}".format(len(missing), ", ".join(missing[:5]),
                                                               ", ..." if len(missing) > 5 else ""))
+        if keypoint_names:
+            self.keypoint_names = keypoint_names
         self.load_warnings.extend(problems.report())
+        if keypoint_names and not num_keypoints:
+            message = ("{}: no keypoints found (no point shape labelled with one of "
+                       "keypoint_names, {}, belongs to an object); every keypoint is "
+                       "unlabelled".format(
+                           folder or "LabelMe files", ", ".join(keypoint_names)))
+            warnings.warn(message, stacklevel=2)
+            self.load_warnings.append(message)
         return added
+
+    def _check_keypoint_names(self, names):
+        """`names` as a tuple of distinct non-empty strings (None stays None);
+        a ValueError naming keypoint_names otherwise, or when an earlier
+        load_labelme of this dataset read other names."""
+        if names is None:
+            return None
+        if (isinstance(names, str) or not isinstance(names, (list, tuple))
+                or not all(isinstance(n, str) and n.strip() for n in names)):
+            raise ValueError("load_labelme: keypoint_names must be a list of names (strings), "
+                             "got {!r}".format(names))
+        names = tuple(n.strip() for n in names)
+        if not names:
+            return None
+        if len(set(names)) != len(names):
+            raise ValueError("load_labelme: keypoint_names has duplicates: {}".format(
+                list(names)))
+        if self.keypoint_names is not None and tuple(self.keypoint_names) != names:
+            raise ValueError("load_labelme: keypoint_names {} differ from those of an earlier "
+                             "load into this dataset: {}".format(list(names),
+                                                                 list(self.keypoint_names)))
+        return names
 
     def load_image(self, image_id):
         """[H, W, 3] uint8, from the file or the JSON's embedded imageData;
@@ -201,6 +256,35 @@ class LabelMeDataset(Dataset):
             shapes_of=lambda inst: _decoded(inst["shapes"], height, width, inst["where"],
                                             info["annotation_file"]))
 
+    def load_keypoints(self, image_id):
+        """Keypoints of the instances load_mask returns (same order):
+        float32 [instances, len(keypoint_names), (x, y, v)], v = 2 for a
+        point shape, 0 (x = y = 0) for a keypoint the instance lacks. None
+        when the dataset was loaded without keypoint_names."""
+        info = self._info(image_id)
+        if "instances" not in info or self.keypoint_names is None:
+            return super().load_keypoints(image_id)
+        names = list(self.keypoint_names)
+        rows = []
+        for inst in self._drawn_instances(image_id, info):
+            row = np.zeros((len(names), 3), np.float32)
+            for name, (x, y, _) in inst.get("keypoints", {}).items():
+                row[names.index(name)] = (x, y, 2)
+            rows.append(row)
+        return np.stack(rows) if rows else np.zeros((0, len(names), 3), np.float32)
+
+    def _drawn_instances(self, image_id, info):
+        """The instances that cover a pixel (load_mask leaves the others out)."""
+        if "drawn_instances" not in info:
+            if info.get("height") is None:
+                self.load_mask(image_id)  # names the image whose size is unknown
+            height, width = info["height"], info["width"]
+            info["drawn_instances"] = [
+                i for i, inst in enumerate(info["instances"]) if render_shapes(
+                    _decoded(inst["shapes"], height, width, inst["where"],
+                             info["annotation_file"]), height, width).any()]
+        return [info["instances"][i] for i in info["drawn_instances"]]
+
     def image_reference(self, image_id):
         """The image's path (or the JSON file's, for an embedded image)."""
         info = self._info(image_id)
@@ -210,13 +294,14 @@ class LabelMeDataset(Dataset):
 
 
 def load_labelme_folder(folder_or_files, class_names=None, ignore_labels=(), source="labelme",
-                        skip_empty=False, check_images=True, recursive=False):
+                        skip_empty=False, check_images=True, recursive=False,
+                        keypoint_names=None):
     """A prepared `LabelMeDataset` (arguments as in
     `LabelMeDataset.load_labelme`)."""
     dataset = LabelMeDataset()
     dataset.load_labelme(folder_or_files, class_names=class_names, ignore_labels=ignore_labels,
                          source=source, skip_empty=skip_empty, check_images=check_images,
-                         recursive=recursive)
+                         recursive=recursive, keypoint_names=keypoint_names)
     dataset.prepare()
     return dataset
 
@@ -272,7 +357,7 @@ def _decoded(shapes, height, width, where, path):
     return out
 
 
-def _parse_file(path, ignore, problems):
+def _parse_file(path, ignore, problems, keypoint_names=None):
     data = read_json(path, "LabelMe file")
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise AnnotationError("{}: no 'shapes' list; is it a LabelMe file?".format(path))
@@ -290,7 +375,7 @@ def _parse_file(path, ignore, problems):
             raise AnnotationError("{}: imageHeight/imageWidth are {!r}/{!r}; expected positive "
                                   "integers".format(path, height, width))
         check_pixel_count(height, width, "{}: imageHeight/imageWidth say the image".format(path))
-    groups, instances = {}, []
+    groups, instances, points, ignored_groups = {}, [], [], set()
     for index, shape in enumerate(data["shapes"]):
         where = "shape {}".format(index)
         if not isinstance(shape, dict):
@@ -302,14 +387,19 @@ def _parse_file(path, ignore, problems):
         label = label.strip()
         where = "shape {} ({!r})".format(index, label)
         if label in ignore:
+            if shape.get("group_id") is not None:
+                ignored_groups.add(_hashable(shape.get("group_id")))
+            continue
+        if keypoint_names and shape.get("shape_type") == "point":
+            if label in keypoint_names:
+                points.append(_parse_keypoint(shape, index, label, where, path))
+            else:
+                problems.add("point shapes whose label is not in keypoint_names skipped", where)
             continue
         parsed = _parse_shape(shape, where, path, problems)
         if parsed is None:
             continue
-        group = shape.get("group_id")
-        if group is not None and (isinstance(group, bool) or not isinstance(group, (int, str))):
-            raise AnnotationError("{}: {} has group_id {!r}; expected an integer or "
-                                  "null".format(path, where, group))
+        group = _group_id(shape, where, path)
         if group is None:
             instances.append({"class_name": label, "shapes": [parsed], "where": where})
             continue
@@ -320,8 +410,66 @@ def _parse_file(path, ignore, problems):
             groups[key] = {"class_name": label, "shapes": [parsed],
                            "where": where + " (group {})".format(group)}
             instances.append(groups[key])
+    if keypoint_names:
+        for inst in instances:
+            inst["keypoints"] = {}
+        _attach_keypoints(points, groups, ignored_groups, path, problems)
     return {"image_path": image_path or None, "height": height, "width": width,
             "instances": instances, "has_image_data": bool(data.get("imageData"))}
+
+
+def _hashable(group):
+    return group if isinstance(group, (int, str)) else repr(group)
+
+
+def _group_id(shape, where, path):
+    group = shape.get("group_id")
+    if group is not None and (isinstance(group, bool) or not isinstance(group, (int, str))):
+        raise AnnotationError("{}: {} has group_id {!r}; expected an integer or "
+                              "null".format(path, where, group))
+    return group
+
+
+def _parse_keypoint(shape, index, label, where, path):
+    """A keypoint's point shape: {"index", "name", "group", "x", "y"}."""
+    points = shape.get("points")
+    if (not isinstance(points, list) or len(points) != 1 or not isinstance(points[0], list)
+            or len(points[0]) != 2 or not all(_is_number(v) for v in points[0])):
+        raise AnnotationError("{}: {} is a point shape with points {!r}; expected one "
+                              "[x, y]".format(path, where, points))
+    group = _group_id(shape, where, path)
+    if group is None:
+        raise AnnotationError("{}: {} is a keypoint without a group_id; give it the group_id "
+                              "of its object's polygon or rectangle".format(path, where))
+    return {"index": index, "name": label, "group": group, "where": where,
+            "x": float(points[0][0]), "y": float(points[0][1])}
+
+
+def _attach_keypoints(points, groups, ignored_groups, path, problems):
+    """Put each keypoint into inst["keypoints"][name] = (x, y, shape index)
+    of the instance of its group_id (`groups`: {(label, group_id): instance})."""
+    by_group = {}
+    for (_, group), inst in groups.items():
+        by_group.setdefault(group, []).append(inst)
+    for p in points:
+        owners = by_group.get(p["group"], [])
+        if not owners:
+            if p["group"] not in ignored_groups:
+                problems.add("keypoints whose group_id has no shape with an area skipped",
+                             "{} (group {})".format(p["where"], p["group"]))
+            continue
+        if len(owners) > 1:
+            raise AnnotationError(
+                "{}: {} is a keypoint of group {}, which has shapes of several labels ({}); "
+                "a keypoint's group_id must name one object".format(
+                    path, p["where"], p["group"],
+                    ", ".join(repr(inst["class_name"]) for inst in owners)))
+        found = owners[0]["keypoints"]
+        if p["name"] in found:
+            raise AnnotationError(
+                "{}: {} is a second {!r} keypoint of group {} (the first is shape {})".format(
+                    path, p["where"], p["name"], p["group"], found[p["name"]][2]))
+        found[p["name"]] = (p["x"], p["y"], p["index"])
 
 
 def _parse_shape(shape, where, path, problems):
@@ -387,3 +535,13 @@ def _count_outside(instances, height, width, problems):
             if outside:
                 problems.add("shapes reaching outside the image clipped", inst["where"])
                 break
+
+
+def _drop_outside_keypoints(instances, height, width, problems):
+    """Keypoints outside [0, width] x [0, height] become unlabelled."""
+    for inst in instances:
+        for name, (x, y, index) in list(inst.get("keypoints", {}).items()):
+            if not (0 <= x <= width and 0 <= y <= height):
+                del inst["keypoints"][name]
+                problems.add("keypoints outside the image unlabelled (v = 0)",
+                             "shape {} ({!r})".format(index, name))
