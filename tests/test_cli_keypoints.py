@@ -14,6 +14,8 @@ from PIL import Image
 from mrcnn.cli import main
 from mrcnn.config import Config
 
+from test_cli import model_that_detects
+
 
 @pytest.fixture(scope="module")
 def keypoint_demo(tmp_path_factory):
@@ -44,21 +46,6 @@ def test_keypoint_demo_writes_metrics_picture_and_model(keypoint_demo):
     assert r["keypoints"].shape == (len(r["class_ids"]), 4, 3)
 
 
-def _model_that_detects(model_dir, out_dir):
-    """The demo model with its box classifier pushed towards the objects: 2
-    training steps may leave every RoI background, and a detect test needs
-    detections to compare."""
-    from mrcnn.model import MaskRCNN
-    model = MaskRCNN.from_directory(model_dir)
-    layer = model.keras_model.get_layer("mrcnn_class_logits")
-    kernel, bias = layer.get_weights()
-    bias = bias.copy()
-    bias[1:] += 8.0
-    layer.set_weights([kernel, bias])
-    model.save(out_dir, class_names=model.class_names)
-    return out_dir
-
-
 def test_detect_draws_keypoints_and_writes_them(keypoint_demo, tmp_path, capsys):
     from mrcnn.data.keypoints import keypoint_shapes
     from mrcnn.model import MaskRCNN
@@ -66,7 +53,7 @@ def test_detect_draws_keypoints_and_writes_them(keypoint_demo, tmp_path, capsys)
     image = dataset.load_image(0)
     path = str(tmp_path / "shape.png")
     Image.fromarray(image).save(path)
-    model_dir = _model_that_detects(os.path.join(keypoint_demo, "model"), str(tmp_path / "m"))
+    model_dir = model_that_detects(os.path.join(keypoint_demo, "model"), str(tmp_path / "m"))
     out_json, save_dir = str(tmp_path / "d.json"), str(tmp_path / "pictures")
     assert main(["detect", "--model", model_dir, "--min-confidence", "0", "--json", out_json,
                  "--save-dir", save_dir, path]) == 0
