@@ -209,6 +209,9 @@ def test_graph_keypoint_loss_equals_numpy_on_its_targets(trained):
         heatmaps.append(logits[b, pos])
         index.append(i)
         valid.append(v)
+        # Only RoIs with a keypoint target went through the head.
+        np.testing.assert_array_equal(np.abs(logits[b, pos]).reshape(len(pos), -1).max(1) > 0,
+                                      np.asarray(v).reshape(len(pos), -1).max(1) > 0)
     assert heatmaps, "no positive RoI in the batch"
     want = kp.keypoint_loss_reference(np.concatenate(heatmaps), np.concatenate(index),
                                       np.concatenate(valid))

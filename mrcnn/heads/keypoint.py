@@ -5,7 +5,8 @@ stride-2 deconvolution to K channels -> 2x bilinear upsampling: one
 56x56 heatmap of logits per keypoint and RoI.
 
 Training: on the positive RoIs of DetectionTargetLayer whose class carries
-keypoints (config.keypoint_class_ids()). Each positive RoI is assigned the
+keypoints (config.keypoint_class_ids()) and that hold at least one keypoint
+target (the others would add nothing to the loss). Each positive RoI is assigned the
 ground truth it overlaps most among the non-crowd instances (the rule of
 DetectionTargetLayer, recomputed here from the RoIs and the ground-truth
 boxes, so DetectionTargetLayer's outputs stay matterport's). A keypoint of
@@ -109,6 +110,18 @@ class KeypointRows(_ClassTable):
 
     def compute_output_spec(self, class_ids):
         return keras.KerasTensor(class_ids.shape, dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class RowsWithTargets(Float32Layer):
+    """Target weights [batch, rois, K] -> bool [batch, rois]: the RoIs with
+    at least one keypoint target (weight > 0)."""
+
+    def call(self, weight):
+        return tf.reduce_any(weight > 0, axis=-1)
+
+    def compute_output_spec(self, weight):
+        return keras.KerasTensor(tuple(weight.shape[:2]), dtype="bool")
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -334,12 +347,16 @@ class KeypointHead(RoIHead):
         class_ids, rois = SelectPositives(DetectionTargetLayer.max_positives(c),
                                           name="keypoint_positives")(
             [t["target_class_ids"], t["rois"]])
-        valid = KeypointRows(name="keypoint_rows", **self._classes())(class_ids)
-        logits = build_keypoint_graph(rois, valid, ctx.feature_maps, ctx.image_meta, c)
         index, weight = KeypointTargets(c.KEYPOINT_MASK_SHAPE, name="keypoint_targets",
                                         **self._classes())(
             [rois, class_ids, inputs["input_gt_class_ids"], inputs["input_gt_boxes"],
              inputs["input_gt_keypoints"], inputs["input_image"]])
+        # Only the RoIs with a keypoint target go through the head (the
+        # others add nothing to the loss: COCO has many persons without a
+        # labelled keypoint, and keypoints outside the RoI are ignored), as
+        # detectron2 selects proposals with visible keypoints.
+        valid = RowsWithTargets(name="keypoint_rows")(weight)
+        logits = build_keypoint_graph(rois, valid, ctx.feature_maps, ctx.image_meta, c)
         return {"mrcnn_keypoint_logits": logits,
                 "keypoint_loss": LossLayer("keypoint_loss")([index, weight, logits])}
 
