@@ -444,6 +444,15 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
         step()
         first_s = time.perf_counter() - t0
         lat = bl.time_it(step, max(warmup - 1, 0), runs)
+        head_rois = None
+        if keypoints:
+            # The RoIs the keypoint head ran on in each timed batch (positives
+            # with a keypoint target; DetectionTargetLayer samples anew each
+            # call, so this is the same distribution, not the same draw).
+            probe = keras.Model(model.keras_model.inputs,
+                                model.keras_model.get_layer("keypoint_rows").output)
+            head_rois = [int(np.asarray(probe([np.asarray(x) for x in b], training=False)).sum())
+                         for b in batches[warmup:]]
     trainable = int(sum(np.prod(w.shape) for w in model.keras_model.trainable_weights))
     name = "train-" + layers + ("" if size == 256 else "-%d" % size) + (
         "-bf16" if precision == "mixed_bfloat16" else "-" + precision if precision else "") + (
@@ -469,6 +478,7 @@ def bench_train(a, warmup, runs, layers, precision=None, size=256, dense_rpn_gra
              % (size, size),
         warmup=warmup, runs=runs, latency_s=lat,
         first_step_s=round(first_s, 2), build_compile_s=round(build_s, 2),
+        **({"keypoint_head_rois_per_step": head_rois} if keypoints else {}),
         trainable_params=trainable, total_params=int(model.keras_model.count_params()),
         losses_finite=bool(all(np.isfinite(v) for d in losses for v in d.values())),
         losses_first=losses[0], losses_last=losses[-1],
