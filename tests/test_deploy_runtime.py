@@ -34,6 +34,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("ai_edge_litert")
 
 CHECK = os.path.join(os.path.dirname(__file__), "deploy_runtime_check.py")
+sys.path.insert(0, os.path.dirname(__file__))
 
 
 def _run_check(fmt, path, ref, mode=None):
@@ -127,12 +128,33 @@ def _parity_images(dataset):
 
 
 @pytest.fixture(scope="module")
-def parity(tmp_path_factory):
+def trained(tmp_path_factory):
+    """A tiny model overfitted on ParityDataset (seeded; two detections per
+    image scoring 0.75-0.99): its directory and the parity images."""
+    out = tmp_path_factory.mktemp("trained")
+    dataset = ParityDataset()
+    dataset.load()
+    keras.utils.set_random_seed(0)
+    config = ParityConfig()
+    trainer = MaskRCNN("training", config, str(out / "logs"))
+    trainer.train(dataset, None, learning_rate=config.LEARNING_RATE, epochs=2, layers="all",
+                  verbose=0)
+    return trainer.save(str(out / "model"), class_names=dataset.class_names), \
+        _parity_images(dataset)
+
+
+def _export_both(model, images, out):
+    ref = _reference(model, images, str(out / "ref.npz"))
+    files = {"onnx": export_onnx(model, str(out / "m.onnx")),
+             "tflite": export_tflite(model, str(out / "m.tflite"))}     # builtin ops only
+    return ref, files
+
+
+@pytest.fixture(scope="module")
+def parity(request, tmp_path_factory):
     """The SavedModel's outputs on four images and the ONNX and TFLite files
     of a trained model: MRCNN_DEPLOY_MODEL=DIR (e.g. DIR/model of `mrcnn
-    demo --output-dir DIR`, on shapes images), else a tiny model overfitted
-    here on ParityDataset (seeded; two detections per image scoring
-    0.75-0.99)."""
+    demo --output-dir DIR`, on shapes images), else the `trained` one."""
     out = tmp_path_factory.mktemp("parity")
     given = os.environ.get("MRCNN_DEPLOY_MODEL")
     if given:
@@ -145,20 +167,9 @@ def parity(tmp_path_factory):
                   np.ascontiguousarray(np.repeat(val.load_image(1), 2, axis=0)[:, :100]),
                   np.ascontiguousarray(val.load_image(2)[:90]), val.load_image(3)]
     else:
-        dataset = ParityDataset()
-        dataset.load()
-        keras.utils.set_random_seed(0)
-        config = ParityConfig()
-        trainer = MaskRCNN("training", config, str(out / "logs"))
-        trainer.train(dataset, None, learning_rate=config.LEARNING_RATE, epochs=2,
-                      layers="all", verbose=0)
-        model = MaskRCNN.from_directory(trainer.save(str(out / "model"),
-                                                     class_names=dataset.class_names))
-        images = _parity_images(dataset)
-    ref = _reference(model, images, str(out / "ref.npz"))
-    files = {"onnx": export_onnx(model, str(out / "m.onnx")),
-             "tflite": export_tflite(model, str(out / "m.tflite"))}     # builtin ops only
-    return ref, files
+        model_dir, images = request.getfixturevalue("trained")
+        model = MaskRCNN.from_directory(model_dir)
+    return _export_both(model, images, out)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
@@ -182,3 +193,57 @@ def test_onnx_batch_of_two_gives_each_images_batch_one_result(parity):
     rows = [r for r in _reports(out) if "batch" in r]
     assert [(r["batch"], r["image"]) for r in rows] == [(2, 0), (2, 3)], out
     assert all(r["ok"] for r in rows) and min(r["n_ref"] for r in rows) >= 2, out
+
+
+class HeadsParityConfig(ParityConfig):
+    """ParityConfig with a keypoint head and a semantic branch (class 2,
+    the bar, doubles as the one stuff class so that the trained box and mask
+    layers load): every output the SavedModel has."""
+    NAME = "deploy_parity_heads"
+    KEYPOINT_NAMES = ("top", "bottom")
+    KEYPOINT_CONV_LAYERS = 1
+    KEYPOINT_CONV_CHANNELS = 8
+    NUM_STUFF_CLASSES = 1
+    SEMANTIC_CONV_CHANNELS = 8
+    SEMANTIC_GROUPS = 4
+    PANOPTIC_STUFF_AREA_LIMIT = 64
+
+
+def test_keypoint_and_panoptic_outputs_in_onnx_and_tflite(trained, tmp_path):
+    """detection_keypoints [B, N, K, 3] and the panoptic outputs
+    (semantic_classes, panoptic_segment_ids, segment_*, num_segments): the
+    deploy graph in TensorFlow, then ONNX Runtime and the TFLite interpreter
+    without TensorFlow, give the SavedModel's (deploy_runtime_check's bars).
+    The trained detector's weights; the two new heads are random, their
+    deconvolution scaled up so that heatmap maxima are not near-ties."""
+    import deploy_runtime_check as check
+    from mrcnn.deploy.graph import DeployGraph
+    model_dir, images = trained
+    keras.utils.set_random_seed(5)
+    model = MaskRCNN("inference", HeadsParityConfig(), str(tmp_path / "logs"))
+    model.load_weights(model_dir, by_name=True)
+    deconv = model.keras_model.get_layer("mrcnn_keypoint_deconv")
+    kernel, *rest = deconv.get_weights()
+    deconv.set_weights([kernel * 1000.0] + rest)
+    ref_path = _reference(model, images, str(tmp_path / "ref.npz"))
+    ref = np.load(ref_path)
+    assert ref["detection_keypoints_0"].shape == (1, 8, 2, 3)
+    assert int(ref["num_segments_0"][0]) >= 2, "no panoptic segments to compare"
+    graph = DeployGraph(model)
+    for i, image in enumerate(images):
+        got = {k: v.numpy() for k, v in graph(tf.constant(image[None])).items()}
+        want = {k: ref["{}_{}".format(k, i)] for k in got}
+        assert sorted(got) == sorted(k.rsplit("_", 1)[0] for k in ref.files
+                                     if k.endswith("_{}".format(i)) and
+                                     not k.startswith("image_"))
+        for k in got:
+            assert got[k].dtype == want[k].dtype, k
+        report = check.compare(got, want, image)
+        assert report["ok"] and report["keypoints"] > 0, report
+    for fmt, path in [("onnx", export_onnx(model, str(tmp_path / "h.onnx"))),
+                      ("tflite", export_tflite(model, str(tmp_path / "h.tflite")))]:
+        out = _run_check(fmt, path, ref_path)
+        reports = _reports(out)
+        assert len(reports) == 4 and all(r["ok"] for r in reports), out
+        assert "detection_keypoints" in reports[0]["outputs"]
+        assert "panoptic_segment_ids" in reports[0]["outputs"]

@@ -31,6 +31,14 @@ from mrcnn.heads.semantic_serving import OUTPUTS, max_segments
 from mrcnn.molding.meta import meta_window
 
 
+def _last(x, n=1):
+    """x with n axes of size 1 appended (ExpandDims: TFLite's StridedSlice
+    inside a WHILE body takes no new axes)."""
+    for _ in range(n):
+        x = tf.expand_dims(x, -1)
+    return x
+
+
 def paste_masks_portable(boxes, masks, height, width, threshold=0.5):
     """mrcnn.molding.paste_masks_graph for one mask per image, in float32.
 
@@ -42,25 +50,25 @@ def paste_masks_portable(boxes, masks, height, width, threshold=0.5):
     mh, mw = int(masks.shape[1]), int(masks.shape[2])
 
     def axis_weights(start, stop, size, n_out):
-        p = tf.cast(tf.range(n_out), tf.float32)[None, :]
-        start, stop = start[:, None], stop[:, None]
+        p = tf.expand_dims(tf.cast(tf.range(n_out), tf.float32), 0)
+        start, stop = _last(start), _last(stop)
         coord = (p - start + 0.5) * float(size) / tf.maximum(stop - start, 1.) - 0.5
         lower = tf.floor(coord)
         frac = coord - lower
         inside = tf.logical_and(p >= start, p < stop)                   # [B, n_out]
         idx = tf.cast(lower, tf.int32) + 1
         cols = size + 2
-        mat = (tf.one_hot(tf.clip_by_value(idx, 0, cols - 1), cols) * (1. - frac)[..., None] +
-               tf.one_hot(tf.clip_by_value(idx + 1, 0, cols - 1), cols) * frac[..., None])
-        return mat * tf.cast(inside, tf.float32)[..., None], inside      # [B, n_out, cols]
+        mat = (tf.one_hot(tf.clip_by_value(idx, 0, cols - 1), cols) * _last(1. - frac) +
+               tf.one_hot(tf.clip_by_value(idx + 1, 0, cols - 1), cols) * _last(frac))
+        return mat * _last(tf.cast(inside, tf.float32)), inside      # [B, n_out, cols]
 
     ry, in_y = axis_weights(boxes[:, 0], boxes[:, 2], mh, height)
     rx, in_x = axis_weights(boxes[:, 1], boxes[:, 3], mw, width)
     padded = tf.pad(masks, [[0, 0], [1, 1], [1, 1]])
     full = tf.matmul(tf.matmul(ry, padded), rx, transpose_b=True)       # [B, H, W]
-    full = tf.clip_by_value(full, tf.reduce_min(masks, axis=[1, 2])[:, None, None],
-                            tf.reduce_max(masks, axis=[1, 2])[:, None, None])
-    inside = tf.logical_and(in_y[:, :, None], in_x[:, None, :])
+    full = tf.clip_by_value(full, _last(tf.reduce_min(masks, axis=[1, 2]), 2),
+                            _last(tf.reduce_max(masks, axis=[1, 2]), 2))
+    inside = tf.logical_and(_last(in_y), tf.expand_dims(in_x, 1))
     return tf.logical_and(inside, full >= threshold)
 
 
@@ -137,12 +145,12 @@ def fuse_portable(result, semantic, stuff_class_ids, score_threshold, overlap_th
         free_area = tf.reduce_sum(tf.cast(free, tf.int32), axis=[1, 2])
         taken = tf.cast(area - free_area, tf.float32) / tf.cast(tf.maximum(area, 1), tf.float32)
         accept = tf.logical_and(tf.logical_and(i < count, area > 0), taken <= overlap)
-        panoptic = tf.where(tf.logical_and(free, accept[:, None, None]),
-                            (made + 1)[:, None, None], panoptic)
-        slot = tf.logical_and(tf.equal(slots, made[:, None]), accept[:, None])
-        categories = tf.where(slot, tf.gather(sorted_classes, i, axis=1)[:, None], categories)
+        panoptic = tf.where(tf.logical_and(free, _last(accept, 2)),
+                            _last(made + 1, 2), panoptic)
+        slot = tf.logical_and(tf.equal(slots, _last(made)), _last(accept))
+        categories = tf.where(slot, _last(tf.gather(sorted_classes, i, axis=1)), categories)
         things = tf.where(slot, 1, things)
-        seg_scores = tf.where(slot, tf.gather(sorted_scores, i, axis=1)[:, None], seg_scores)
+        seg_scores = tf.where(slot, _last(tf.gather(sorted_scores, i, axis=1)), seg_scores)
         return i + 1, panoptic, made + tf.cast(accept, tf.int32), categories, things, seg_scores
 
     zeros_i = tf.zeros(tf.stack([batch, size]), tf.int32)
