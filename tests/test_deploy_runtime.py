@@ -64,6 +64,22 @@ def _reference(model, images, path):
     return path
 
 
+def test_checker_allows_only_tied_detections_to_swap():
+    import deploy_runtime_check as check
+    want = {"num_detections": np.array([3]), "detection_classes": np.array([[1, 2, 1, 0]]),
+            "detection_boxes": np.array([[[0, 0, 9, 9], [5, 5, 20, 20], [30, 30, 40, 40],
+                                          [0, 0, 0, 0]]], np.float32),
+            "detection_scores": np.array([[1.0, 1.0, 0.7, 0.0]], np.float32),
+            "detection_masks": np.ones([1, 4, 28, 28], np.float32)}
+    got = {k: v.copy() for k, v in want.items()}
+    for k in ("detection_classes", "detection_boxes", "detection_scores"):
+        got[k][0, [0, 1]] = got[k][0, [1, 0]]                # a tie, reordered
+    report = check.compare(got, want, np.zeros((50, 50, 3), np.uint8))
+    assert report["ok"] and report["reordered_ties"] == 2, report
+    got["detection_scores"][0, 0] = 0.9                      # no longer a tie
+    assert not check.compare(got, want, np.zeros((50, 50, 3), np.uint8))["ok"]
+
+
 def test_exports_keep_the_contract_on_three_sizes_without_tensorflow(tmp_path):
     keras.utils.set_random_seed(1)
     model = MaskRCNN("inference", ExportConfig(), str(tmp_path / "logs"))
@@ -80,7 +96,8 @@ def test_exports_keep_the_contract_on_three_sizes_without_tensorflow(tmp_path):
 
 class ParityConfig(TinyConfig):
     """test_model's tiny overfitting recipe (ResNet-18, 64 px, thin FPN,
-    2 epochs of 60 steps of 2 images, ~50 s of CPU)."""
+    epochs of 60 steps of 2 images; 3 epochs, ~60 s of CPU, gave >= 2
+    detections per parity image for every seed tried, 2 epochs not)."""
     NAME = "deploy_parity"
     DETECTION_MIN_CONFIDENCE = 0.5
     LEARNING_RATE = 0.003
@@ -130,14 +147,14 @@ def _parity_images(dataset):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model overfitted on ParityDataset (seeded; two detections per
-    image scoring 0.75-0.99): its directory and the parity images."""
+    image scoring 0.5-1.0): its directory and the parity images."""
     out = tmp_path_factory.mktemp("trained")
     dataset = ParityDataset()
     dataset.load()
     keras.utils.set_random_seed(0)
     config = ParityConfig()
     trainer = MaskRCNN("training", config, str(out / "logs"))
-    trainer.train(dataset, None, learning_rate=config.LEARNING_RATE, epochs=2, layers="all",
+    trainer.train(dataset, None, learning_rate=config.LEARNING_RATE, epochs=3, layers="all",
                   verbose=0)
     return trainer.save(str(out / "model"), class_names=dataset.class_names), \
         _parity_images(dataset)
@@ -243,6 +260,7 @@ def test_keypoint_and_panoptic_outputs_in_onnx_and_tflite(trained, tmp_path):
     for fmt, path in [("onnx", export_onnx(model, str(tmp_path / "h.onnx"))),
                       ("tflite", export_tflite(model, str(tmp_path / "h.tflite")))]:
         out = _run_check(fmt, path, ref_path)
+        print(out)
         reports = _reports(out)
         assert len(reports) == 4 and all(r["ok"] for r in reports), out
         assert "detection_keypoints" in reports[0]["outputs"]
