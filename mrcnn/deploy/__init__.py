@@ -12,8 +12,10 @@ detection_classes, detection_scores, detection_masks (box-relative), plus
 the heads' serving outputs.
 
 Modules: preprocess (float32/int32 resize, mold, metas, anchors), postprocess
-(float32 unmolding), graph (DeployGraph: the whole conversion graph),
-convert (the converters, atomic writes, sidecars).
+(float32 unmolding, keypoints), heads (the heads' serving outputs in the
+deploy graph), panoptic (the semantic head's fusion without map_fn or
+float64), graph (DeployGraph: the whole conversion graph), convert (the
+converters, atomic writes, sidecars).
 """
 
 import importlib
@@ -24,7 +26,9 @@ _LAZY = {
     "graph": ("DeployGraph", "portable_network"),
     "preprocess": ("preprocess_portable", "anchors_portable", "resize_params_portable",
                    "resize_images_portable"),
-    "postprocess": ("unmold_detections_portable",),
+    "postprocess": ("unmold_detections_portable", "unmold_keypoints_portable"),
+    "heads": ("portable_serving_outputs", "register_portable_outputs"),
+    "panoptic": ("fuse_portable", "paste_masks_portable"),
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 

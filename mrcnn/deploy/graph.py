@@ -18,6 +18,7 @@ import tensorflow as tf
 from mrcnn.export import OUTPUT_KEYS
 from mrcnn.heads import build_roi_heads
 from mrcnn.modeling import contracts
+from mrcnn.deploy.heads import portable_serving_outputs
 from mrcnn.deploy.postprocess import unmold_detections_portable
 from mrcnn.deploy.preprocess import check_exportable, preprocess_portable
 
@@ -41,7 +42,8 @@ class DeployGraph(object):
         outputs named like model.keras_model's); default the portable twin
         (portable_network), or model.keras_model where there is none (its
         CropAndResize / CombinedNonMaxSuppression then fail to convert).
-    extra_outputs: add the heads' serving outputs (RoIHead.serving_outputs).
+    extra_outputs: add the heads' serving outputs (RoIHead.serving_signature;
+        values from mrcnn.deploy.heads.portable_serving_outputs).
     """
 
     def __init__(self, model, network=None, extra_outputs=True):
@@ -75,7 +77,8 @@ class DeployGraph(object):
             hw = tf.shape(images)[1:3]
             original_hw = tf.tile(hw[None], tf.stack([batch, 1]))
             for head in self.heads:
-                result.update(head.serving_outputs(named, metas, original_hw, result))
+                result.update(portable_serving_outputs(head, named, metas, original_hw,
+                                                       result))
         return {k: result[k] for k in self.output_keys()}
 
     def input_spec(self, batch=None):

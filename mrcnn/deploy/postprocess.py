@@ -18,17 +18,13 @@ import tensorflow as tf
 from mrcnn.molding.meta import meta_image_shape, meta_original_shape, meta_window
 
 
-def unmold_detections_portable(detections, mrcnn_mask, metas):
-    """detections [B, N, (y1, x1, y2, x2, class_id, score)] normalised,
-    mrcnn_mask [B, N, mh, mw, num_classes], metas [B, META] ->
-    dict of num_detections int32 [B], detection_boxes float32 [B, N, 4]
-    (pixels of the original image, y2/x2 exclusive), detection_classes int32
-    [B, N], detection_scores float32 [B, N], detection_masks float32
-    [B, N, mh, mw]; rows past num_detections are 0."""
+def _boxes_and_rows(detections, metas):
+    """Boxes in original pixels [B, N, 4] (rounded in float32), the kept
+    rows (class > 0, area > 0) bool [B, N], their count int32 [B] and the
+    compaction matrix float32 [B, N(to), N(from)] that moves kept row j to
+    row cumsum(keep)[j] - 1 (the others to nowhere)."""
     n = detections.shape[1]
-    num_classes = mrcnn_mask.shape[-1]
     class_ids = tf.cast(detections[..., 4], tf.int32)
-    scores = detections[..., 5]
     original = meta_original_shape(metas)[:, :2]
     molded = meta_image_shape(metas)[:, :2]
     window = meta_window(metas)
@@ -50,18 +46,54 @@ def unmold_detections_portable(detections, mrcnn_mask, metas):
     target = tf.cumsum(keep_i, axis=1) - 1
     move = tf.logical_and(keep[:, None, :],
                           tf.equal(target[:, None, :], tf.range(n)[None, :, None]))
-    move = tf.cast(move, tf.float32)                                     # [B, N(to), N(from)]
+    return boxes, keep, num, tf.cast(move, tf.float32)
 
-    def compact(values):  # [B, N, K] float32
-        return tf.matmul(move, values)
 
+def compact_rows(move, values):
+    """values [B, N, ...] float32 -> the kept rows first, zeros after (an
+    exact product with the 0/1 compaction matrix of _boxes_and_rows)."""
+    shape = tf.shape(values)
+    flat = tf.reshape(values, tf.stack([shape[0], shape[1], -1]))
+    return tf.reshape(tf.matmul(move, flat), shape)
+
+
+def unmold_detections_portable(detections, mrcnn_mask, metas):
+    """detections [B, N, (y1, x1, y2, x2, class_id, score)] normalised,
+    mrcnn_mask [B, N, mh, mw, num_classes], metas [B, META] ->
+    dict of num_detections int32 [B], detection_boxes float32 [B, N, 4]
+    (pixels of the original image, y2/x2 exclusive), detection_classes int32
+    [B, N], detection_scores float32 [B, N], detection_masks float32
+    [B, N, mh, mw]; rows past num_detections are 0."""
+    num_classes = mrcnn_mask.shape[-1]
+    class_ids = tf.cast(detections[..., 4], tf.int32)
+    scores = detections[..., 5]
+    boxes, _, num, move = _boxes_and_rows(detections, metas)
     own = tf.one_hot(tf.maximum(class_ids, 0), num_classes, dtype=tf.float32)
     masks = tf.reduce_sum(mrcnn_mask * own[:, :, None, None, :], axis=-1)  # [B, N, mh, mw]
-    mask_shape = tf.shape(masks)
-    masks = tf.reshape(compact(tf.reshape(masks, [mask_shape[0], n, -1])), mask_shape)
-    boxes = compact(boxes)
-    scores = compact(scores[..., None])[..., 0]
-    classes = tf.cast(tf.round(compact(tf.cast(class_ids, tf.float32)[..., None])[..., 0]),
-                      tf.int32)
-    return {"num_detections": num, "detection_boxes": boxes, "detection_classes": classes,
-            "detection_scores": scores, "detection_masks": masks}
+    classes = tf.cast(tf.round(compact_rows(move, tf.cast(class_ids, tf.float32))), tf.int32)
+    return {"num_detections": num, "detection_boxes": compact_rows(move, boxes),
+            "detection_classes": classes, "detection_scores": compact_rows(move, scores),
+            "detection_masks": compact_rows(move, masks)}
+
+
+def unmold_keypoints_portable(detections, keypoints, metas):
+    """The keypoint head's ``detection_keypoints`` (mrcnn.heads.keypoint.
+    unmold_keypoints_graph) in float32: keypoints [B, N, K, (x, y, score)]
+    in pixels of the molded images -> float32 [B, N, K, 3] in original
+    pixels, in the rows of unmold_detections_portable (zeros after).
+
+    The same arithmetic as unmold_keypoints_graph (float32 there too); the
+    rows kept are those of the detections above, whose boxes are rounded
+    in float32 instead of float64 (see the module docstring)."""
+    _, _, _, move = _boxes_and_rows(detections, metas)
+    original = meta_original_shape(metas)[:, :2]
+    window = meta_window(metas)
+    kp = tf.cast(keypoints, tf.float32)
+    x1, y1 = window[:, None, None, 1], window[:, None, None, 0]
+    ww = tf.maximum(window[:, 3] - window[:, 1], 1e-6)[:, None, None]
+    wh = tf.maximum(window[:, 2] - window[:, 0], 1e-6)[:, None, None]
+    h, w = original[:, 0, None, None], original[:, 1, None, None]
+    present = kp[..., 2] > 0
+    x = tf.where(present, tf.clip_by_value((kp[..., 0] - x1) * w / ww, 0., w), 0.)
+    y = tf.where(present, tf.clip_by_value((kp[..., 1] - y1) * h / wh, 0., h), 0.)
+    return compact_rows(move, tf.stack([x, y, kp[..., 2]], axis=-1))
