@@ -92,6 +92,7 @@ def _panoptic_case(seed, config):
                       x1 + rng.integers(5, w // 2, (2, n))], -1).clip(0, [h, w, h, w])
     scores = np.sort(rng.choice([0.3, 0.5, 0.6, 0.6, 0.9], (2, n)), axis=1)[:, ::-1]
     classes = rng.integers(1, 4, (2, n))
+    classes[:, 2::5] = 4                                  # stuff: skipped by the fusion
     yy, xx = np.mgrid[0:28, 0:28]
     blobs = np.exp(-((yy[None, None] - rng.integers(5, 23, (2, n, 1, 1))) ** 2 +
                      (xx[None, None] - rng.integers(5, 23, (2, n, 1, 1))) ** 2) /

@@ -97,9 +97,12 @@ def test_exports_keep_the_contract_on_three_sizes_without_tensorflow(tmp_path):
 class ParityConfig(TinyConfig):
     """test_model's tiny overfitting recipe (ResNet-18, 64 px, thin FPN,
     epochs of 60 steps of 2 images; 3 epochs, ~60 s of CPU, gave >= 2
-    detections per parity image for every seed tried, 2 epochs not)."""
+    detections per parity image for every seed tried, 2 epochs not).
+    Training is not bit-reproducible (the input pipeline's parallel map
+    runs unordered), and one run of three put an object's score at 0.56:
+    hence a confidence floor of 0.3."""
     NAME = "deploy_parity"
-    DETECTION_MIN_CONFIDENCE = 0.5
+    DETECTION_MIN_CONFIDENCE = 0.3
     LEARNING_RATE = 0.003
     STEPS_PER_EPOCH = 60
     VALIDATION_STEPS = 0
@@ -147,7 +150,7 @@ def _parity_images(dataset):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model overfitted on ParityDataset (seeded; two detections per
-    image scoring 0.5-1.0): its directory and the parity images."""
+    image scoring 0.3-1.0): its directory and the parity images."""
     out = tmp_path_factory.mktemp("trained")
     dataset = ParityDataset()
     dataset.load()

@@ -31,7 +31,7 @@ def _random_scene(rng, h, w, n, classes=7):
         if rng.random() < 0.1:
             masks[:, :, i] = False                           # an empty mask
     scores = rng.choice([0.3, 0.5, 0.6, 0.7, 0.9], n).astype(np.float32)   # ties
-    class_ids = rng.integers(1, 4, n).astype(np.int32)
+    class_ids = rng.integers(1, 6, n).astype(np.int32)            # 4, 5: stuff
     semantic = rng.choice([0, 4, 5, 6], (h, w)).astype(np.int32)
     semantic[: h // 3] = 4
     return masks, class_ids, scores, semantic
@@ -120,7 +120,14 @@ def _check(r, got, i, image_shape):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     keras.utils.set_random_seed(4)
-    return MaskRCNN("inference", PanopticExportConfig(), str(tmp_path_factory.mktemp("logs")))
+    model = MaskRCNN("inference", PanopticExportConfig(), str(tmp_path_factory.mktemp("logs")))
+    # These random weights detect stuff classes (4-6) only, and the fusion
+    # skips those: rule them out of the classifier.
+    logits = model.keras_model.get_layer("mrcnn_class_logits")
+    kernel, bias = logits.get_weights()
+    bias[4:] -= 1000.0
+    logits.set_weights([kernel, bias])
+    return model
 
 
 def test_exported_panoptic_outputs_equal_detect_in_a_fresh_process(model, tmp_path):

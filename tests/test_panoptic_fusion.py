@@ -46,6 +46,20 @@ def test_fuse_thresholds_are_inclusive_where_panopticapi_is():
     assert [s["id"] for s in segments] == [1]
 
 
+def test_fuse_skips_detections_of_stuff_classes():
+    """A detection of a stuff class (the box head has them too) takes no
+    pixels: the stuff segment comes from the semantic map alone."""
+    shape = (6, 6)
+    semantic = np.full(shape, 4, np.int32)
+    masks = np.stack([_box_mask(shape, 0, 0, 6, 6),   # class 4 (stuff), score 0.99
+                      _box_mask(shape, 0, 0, 2, 2)], axis=2)
+    pan, segments = fuse(masks, [4, 1], [0.99, 0.8], semantic, stuff_class_ids=[4],
+                         stuff_area_limit=1)
+    assert [(s["category_id"], s["isthing"], s["area"]) for s in segments] == [(1, 1, 4),
+                                                                                (4, 0, 32)]
+    assert (pan == 1).sum() == 4 and (pan == 2).sum() == 32
+
+
 def test_fuse_stuff_from_free_pixels_with_area_limit():
     shape = (10, 10)
     semantic = np.zeros(shape, np.int32)
@@ -112,7 +126,7 @@ def test_fuse_agrees_with_panopticapis_procedure_on_random_scenes(seed):
         masks[y:y + h, x:x + w, i] = True
         boxes[i] = y, x, y + h, x + w     # may reach past the image, as a loose box
         masks[:, :, i] &= rng.rand(*shape) > 0.1  # ragged
-    class_ids = rng.randint(1, 4, n)
+    class_ids = rng.randint(1, 4, n)          # 3: a stuff class, detected
     scores = np.round(rng.rand(n), 2)
     semantic = rng.randint(0, 3, (6, 8)).repeat(8, 0).repeat(8, 1) + 3  # stuff 3..5 blocks
     semantic[rng.rand(*shape) > 0.95] = 1
@@ -122,8 +136,10 @@ def test_fuse_agrees_with_panopticapis_procedure_on_random_scenes(seed):
     for thr in (0.3, 0.6):
         pan, segments = fuse(masks, class_ids, scores, semantic, [3, 4, 5],
                              score_threshold=0.4, overlap_threshold=thr, stuff_area_limit=200)
-        ref_pan, ref = _panopticapi_reference(masks, class_ids, scores, semantic, [3, 4, 5],
-                                              0.4, thr, 200)
+        # panopticapi gets the thing detections (class 3 is stuff: fuse skips it)
+        things = class_ids != 3
+        ref_pan, ref = _panopticapi_reference(masks[:, :, things], class_ids[things],
+                                              scores[things], semantic, [3, 4, 5], 0.4, thr, 200)
         np.testing.assert_array_equal(pan, ref_pan)
         assert [(s["id"], s["category_id"]) for s in segments] == ref
         # Boxes that hold the masks (detect()'s rois) give the same answer.

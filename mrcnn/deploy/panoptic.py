@@ -127,6 +127,10 @@ def fuse_portable(result, semantic, stuff_class_ids, score_threshold, overlap_th
     batch = tf.shape(boxes)[0]
     keep = tf.logical_and(tf.range(n)[None, :] < result["num_detections"][:, None],
                           scores >= _float32_at_least(score_threshold))
+    if len(stuff_class_ids):  # stuff detections are skipped (see fuse)
+        keep = tf.logical_and(keep, tf.logical_not(tf.reduce_any(tf.equal(
+            result["detection_classes"][..., None],
+            tf.constant(list(stuff_class_ids), tf.int32)), axis=-1)))
     perm, count = fusion_order(scores, keep)
     mask_shape = tf.shape(masks)
     sorted_boxes = tf.matmul(perm, boxes)

@@ -65,6 +65,9 @@ def fuse_graph(get_mask, class_ids, scores, num_detections, semantic, stuff_clas
     n = tf.shape(class_ids)[0]
     scores64 = tf.cast(scores, tf.float64)
     keep = tf.logical_and(tf.range(n) < num_detections, scores64 >= score_threshold)
+    if len(stuff_class_ids):  # stuff detections are skipped (see fuse)
+        keep = tf.logical_and(keep, tf.logical_not(tf.reduce_any(tf.equal(
+            class_ids[:, None], tf.constant(stuff_class_ids, tf.int32)[None, :]), axis=1)))
     key = tf.where(keep, -scores64, tf.constant(np.inf, tf.float64))
     order = tf.argsort(key, stable=True)
     count = tf.reduce_sum(tf.cast(keep, tf.int32))

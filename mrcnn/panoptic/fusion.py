@@ -19,7 +19,10 @@ def fuse(masks, class_ids, scores, semantic, stuff_class_ids, score_threshold=0.
        are visited by descending score (ties keep their order). An empty
        mask is skipped. An instance more than ``overlap_threshold`` of whose
        pixels are already taken by better instances is dropped; otherwise it
-       becomes a segment of its free pixels.
+       becomes a segment of its free pixels. Instances of a class in
+       ``stuff_class_ids`` are skipped: stuff comes from ``semantic`` (a box
+       head whose classes include the stuff ones, as this package's do, may
+       still detect one; panopticapi's inputs hold things only).
     2. Then each class of ``stuff_class_ids`` becomes one segment of its
        ``semantic`` pixels that no instance took, unless fewer than
        ``stuff_area_limit`` pixels are left. Pixels of other classes in
@@ -69,7 +72,8 @@ def fuse(masks, class_ids, scores, semantic, stuff_class_ids, score_threshold=0.
 
     panoptic = np.zeros(masks.shape[:2], np.int32)
     segments = []
-    keep = np.flatnonzero(scores >= score_threshold)
+    stuff = np.asarray(stuff_class_ids, dtype=np.int64).reshape(-1)
+    keep = np.flatnonzero((scores >= score_threshold) & ~np.isin(class_ids, stuff))
     order = keep[np.argsort(-scores[keep], kind="stable")]
     for i, box in zip(order, _instance_boxes(masks, order, boxes)):
         if box is None:
