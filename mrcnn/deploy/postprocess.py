@@ -85,15 +85,7 @@ def unmold_keypoints_portable(detections, keypoints, metas):
     The same arithmetic as unmold_keypoints_graph (float32 there too); the
     rows kept are those of the detections above, whose boxes are rounded
     in float32 instead of float64 (see the module docstring)."""
+    from mrcnn.heads.keypoint import keypoints_to_original_graph
+
     _, _, _, move = _boxes_and_rows(detections, metas)
-    original = meta_original_shape(metas)[:, :2]
-    window = meta_window(metas)
-    kp = tf.cast(keypoints, tf.float32)
-    x1, y1 = window[:, None, None, 1], window[:, None, None, 0]
-    ww = tf.maximum(window[:, 3] - window[:, 1], 1e-6)[:, None, None]
-    wh = tf.maximum(window[:, 2] - window[:, 0], 1e-6)[:, None, None]
-    h, w = original[:, 0, None, None], original[:, 1, None, None]
-    present = kp[..., 2] > 0
-    x = tf.where(present, tf.clip_by_value((kp[..., 0] - x1) * w / ww, 0., w), 0.)
-    y = tf.where(present, tf.clip_by_value((kp[..., 1] - y1) * h / wh, 0., h), 0.)
-    return compact_rows(move, tf.stack([x, y, kp[..., 2]], axis=-1))
+    return compact_rows(move, keypoints_to_original_graph(keypoints, metas))

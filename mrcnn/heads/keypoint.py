@@ -254,31 +254,21 @@ def unmold_keypoints_graph(detections, keypoints, metas):
 
     detections: [B, N, (y1, x1, y2, x2, class_id, score)] normalised;
     metas: [B, IMAGE_META_SIZE] image metas."""
-    from mrcnn.molding.meta import meta_image_shape, meta_original_shape, meta_window
+    from mrcnn.molding.detections import kept_rows_graph
 
-    class_ids = tf.cast(detections[..., 4], tf.int32)
+    _, order, _, valid = kept_rows_graph(detections, metas)
+    kp = tf.gather(keypoints_to_original_graph(keypoints, metas), order, batch_dims=1)
+    return tf.where(valid[..., None, None], kp, 0.)
+
+
+def keypoints_to_original_graph(keypoints, metas):
+    """keypoints [B, N, K, (x, y, score)] in molded-image pixels -> float32
+    [B, N, K, 3] in original image pixels (x, y clipped to the image; 0
+    where the score is 0), in float32 as mrcnn.data.keypoints.unmold_keypoints."""
+    from mrcnn.molding.meta import meta_original_shape, meta_window
+
     original = tf.cast(meta_original_shape(metas)[:, :2], tf.float32)
-    molded = tf.cast(meta_image_shape(metas)[:, :2], tf.float32)
     window = tf.cast(meta_window(metas), tf.float32)
-    # The box filter of unmold_detections (boxes rounded to original pixels).
-    mh, mw = molded[:, 0:1], molded[:, 1:2]
-    norm_window = (window - tf.constant([0., 0., 1., 1.])) / tf.concat([mh - 1, mw - 1,
-                                                                       mh - 1, mw - 1], 1)
-    wy1, wx1, wy2, wx2 = tf.unstack(norm_window[:, None, :], axis=-1)
-    shift = tf.stack([wy1, wx1, wy1, wx1], axis=-1)
-    wscale = tf.stack([wy2 - wy1, wx2 - wx1, wy2 - wy1, wx2 - wx1], axis=-1)
-    boxes = (detections[..., :4] - shift) / wscale
-    oh = tf.cast(original[:, 0:1], tf.float64)
-    ow = tf.cast(original[:, 1:2], tf.float64)
-    pixel_scale = tf.concat([oh - 1, ow - 1, oh - 1, ow - 1], 1)[:, None, :]
-    boxes = tf.round(tf.cast(boxes, tf.float64) * pixel_scale +
-                     tf.constant([0., 0., 1., 1.], tf.float64))
-    area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-    keep = tf.logical_and(class_ids > 0, area > 0)
-    order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)
-    num = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
-    valid = tf.sequence_mask(num, tf.shape(class_ids)[1])
-    # The keypoints: molded window -> original pixels, float32 as in NumPy.
     kp = tf.cast(keypoints, tf.float32)
     x1, y1 = window[:, None, None, 1], window[:, None, None, 0]
     ww = tf.maximum(window[:, 3] - window[:, 1], 1e-6)[:, None, None]
@@ -287,9 +277,7 @@ def unmold_keypoints_graph(detections, keypoints, metas):
     present = kp[..., 2] > 0
     x = tf.where(present, tf.clip_by_value((kp[..., 0] - x1) * w / ww, 0., w), 0.)
     y = tf.where(present, tf.clip_by_value((kp[..., 1] - y1) * h / wh, 0., h), 0.)
-    kp = tf.stack([x, y, kp[..., 2]], axis=-1)
-    kp = tf.gather(kp, order, batch_dims=1)
-    return tf.where(valid[..., None, None], kp, 0.)
+    return tf.stack([x, y, kp[..., 2]], axis=-1)
 
 
 @register_head("keypoint")

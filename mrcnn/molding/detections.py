@@ -104,19 +104,17 @@ def paste_masks(boxes, masks, image_shape, num_detections=None, threshold=0.5):
 #  TensorFlow
 ############################################################
 
-def unmold_detections_graph(detections, mrcnn_mask, metas):
-    """Network outputs -> boxes in original pixels, compacted per image.
+def kept_rows_graph(detections, metas):
+    """The rows detect() keeps and their boxes, for a batch: class > 0 and a
+    box with area once in original pixels.
 
     detections: [B, N, (y1, x1, y2, x2, class_id, score)] normalised;
-    mrcnn_mask: [B, N, mh, mw, num_classes]; metas: [B, IMAGE_META_SIZE].
-    Returns dict of num_detections [B], detection_boxes [B, N, 4] float32
-    pixels, detection_classes [B, N] int32, detection_scores [B, N],
-    detection_masks [B, N, mh, mw]. Boxes without area are dropped, as in
-    detect().
+    metas: [B, IMAGE_META_SIZE]. Returns (boxes float64 [B, N, 4] original
+    pixels, rounded as utils.denorm_boxes, in the input's rows; order int32
+    [B, N]: the kept rows first in their (score) order, then the others;
+    num int32 [B]: the kept rows; valid bool [B, N]: the first num).
     """
     class_ids = tf.cast(detections[..., 4], tf.int32)
-    scores = detections[..., 5]
-    boxes = detections[..., :4]
     original = meta_original_shape(metas)[:, :2]
     molded = meta_image_shape(metas)[:, :2]
     window = meta_window(metas)
@@ -127,7 +125,7 @@ def unmold_detections_graph(detections, mrcnn_mask, metas):
     wy1, wx1, wy2, wx2 = tf.unstack(norm_window[:, None, :], axis=-1)
     shift = tf.stack([wy1, wx1, wy1, wx1], axis=-1)
     wscale = tf.stack([wy2 - wy1, wx2 - wx1, wy2 - wy1, wx2 - wx1], axis=-1)
-    boxes = (boxes - shift) / wscale
+    boxes = (detections[..., :4] - shift) / wscale
     # utils.denorm_boxes(boxes, original shape): float64 then round half to even.
     oh = tf.cast(original[:, 0:1], tf.float64)
     ow = tf.cast(original[:, 1:2], tf.float64)
@@ -140,6 +138,22 @@ def unmold_detections_graph(detections, mrcnn_mask, metas):
     order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)
     num = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
     valid = tf.sequence_mask(num, tf.shape(class_ids)[1])
+    return boxes, order, num, valid
+
+
+def unmold_detections_graph(detections, mrcnn_mask, metas):
+    """Network outputs -> boxes in original pixels, compacted per image.
+
+    detections: [B, N, (y1, x1, y2, x2, class_id, score)] normalised;
+    mrcnn_mask: [B, N, mh, mw, num_classes]; metas: [B, IMAGE_META_SIZE].
+    Returns dict of num_detections [B], detection_boxes [B, N, 4] float32
+    pixels, detection_classes [B, N] int32, detection_scores [B, N],
+    detection_masks [B, N, mh, mw]. Boxes without area are dropped, as in
+    detect().
+    """
+    class_ids = tf.cast(detections[..., 4], tf.int32)
+    scores = detections[..., 5]
+    boxes, order, num, valid = kept_rows_graph(detections, metas)
     class_ids = tf.where(valid, tf.gather(class_ids, order, batch_dims=1), 0)
     scores = tf.where(valid, tf.gather(scores, order, batch_dims=1), 0.)
     boxes = tf.where(valid[..., None], tf.cast(tf.gather(boxes, order, batch_dims=1),
