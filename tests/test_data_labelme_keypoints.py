@@ -21,6 +21,8 @@ from mrcnn.data.labelme import load_labelme_folder
 from mrcnn.data.pipeline import load_image_gt
 from mrcnn.molding.meta import parse_image_meta
 
+from test_cli_keypoints import TinyConfig as TinyKeypointConfig
+
 NAMES = ["nose", "left_eye", "right_eye"]
 
 
@@ -216,28 +218,10 @@ def test_load_image_gt_moves_labelme_keypoints_with_resize_and_flip(tmp_path):
     np.testing.assert_allclose(flipped, mirrored, atol=1e-4)
 
 
-class TinyTrainConfig(Config):
+class TinyTrainConfig(TinyKeypointConfig):
+    """test_cli_keypoints' tiny keypoint model, with one class."""
     NAME = "tinylabelme"
     NUM_CLASSES = 1 + 1
-    BACKBONE = "resnet18"
-    IMAGES_PER_GPU = 1
-    IMAGE_MIN_DIM = 128
-    IMAGE_MAX_DIM = 128
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
-    TOP_DOWN_PYRAMID_SIZE = 32
-    FPN_CLASSIF_FC_LAYERS_SIZE = 64
-    TRAIN_BN = None
-    OPTIMIZER = "Adam"
-    PRE_NMS_LIMIT = 5000
-    POST_NMS_ROIS_TRAINING = 1000
-    POST_NMS_ROIS_INFERENCE = 32
-    TRAIN_ROIS_PER_IMAGE = 64
-    RPN_TRAIN_ANCHORS_PER_IMAGE = 32
-    MAX_GT_INSTANCES = 4
-    DETECTION_MAX_INSTANCES = 8
-    VALIDATION_STEPS = 0
-    KEYPOINT_CONV_LAYERS = 1
-    KEYPOINT_CONV_CHANNELS = 8
 
 
 def box_folder(root):
