@@ -26,7 +26,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def free_models_after_module():
     """Drop Keras' global state and collect after each test module: each

@@ -267,18 +267,21 @@ def stack_rendered_instances(dataset, info, height, width, shapes_of=None):
     """`load_mask`'s result for an image whose instances are drawn shapes
     (VIA regions, LabelMe shapes): each of info["instances"] is rendered
     with `render_shapes(shapes_of(instance))`; instances that cover no pixel
-    are left out.
+    are left out. The indices of those kept go to info["drawn_instances"]
+    (e.g. for keypoints aligned with the masks).
 
     Returns bool [height, width, N] masks and int32 [N] internal class ids.
     """
-    masks, class_ids = [], []
-    for inst in info["instances"]:
+    masks, class_ids, drawn = [], [], []
+    for index, inst in enumerate(info["instances"]):
         shapes = shapes_of(inst) if shapes_of is not None else inst["shapes"]
         m = render_shapes(shapes, height, width)
         if m.any():
             masks.append(m)
+            drawn.append(index)
             class_ids.append(dataset.map_source_class_id("{}.{}".format(
                 info["source"], inst["class_id"])))
+    info["drawn_instances"] = drawn
     if not masks:
         return np.zeros((height, width, 0), bool), np.zeros([0], np.int32)
     return np.stack(masks, axis=2), np.array(class_ids, np.int32)

@@ -66,7 +66,7 @@ import numpy as np
 from mrcnn.data.annotations import (AnnotationError, ProblemCounter, _is_number, box_polygon,
                                     check_pixel_count,
                                     image_size, points_outside, read_json,
-                                    render_shapes, stack_rendered_instances)
+                                    stack_rendered_instances)
 from mrcnn.data.dataset import Dataset
 
 SHAPES_WITHOUT_AREA = ("line", "linestrip", "point", "points")
@@ -274,15 +274,9 @@ class LabelMeDataset(Dataset):
         return np.stack(rows) if rows else np.zeros((0, len(names), 3), np.float32)
 
     def _drawn_instances(self, image_id, info):
-        """The instances that cover a pixel (load_mask leaves the others out)."""
+        """The instances that cover a pixel, those load_mask returns."""
         if "drawn_instances" not in info:
-            if info.get("height") is None:
-                self.load_mask(image_id)  # names the image whose size is unknown
-            height, width = info["height"], info["width"]
-            info["drawn_instances"] = [
-                i for i, inst in enumerate(info["instances"]) if render_shapes(
-                    _decoded(inst["shapes"], height, width, inst["where"],
-                             info["annotation_file"]), height, width).any()]
+            self.load_mask(image_id)  # records them (or names an image of unknown size)
         return [info["instances"][i] for i in info["drawn_instances"]]
 
     def image_reference(self, image_id):

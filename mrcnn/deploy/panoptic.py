@@ -27,7 +27,7 @@ the score threshold is the smallest float32 not below it (equal).
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.heads.semantic_serving import OUTPUTS, max_segments
+from mrcnn.heads.semantic_serving import OUTPUTS, is_thing_graph, max_segments
 from mrcnn.molding.meta import meta_window
 
 
@@ -127,10 +127,7 @@ def fuse_portable(result, semantic, stuff_class_ids, score_threshold, overlap_th
     batch = tf.shape(boxes)[0]
     keep = tf.logical_and(tf.range(n)[None, :] < result["num_detections"][:, None],
                           scores >= _float32_at_least(score_threshold))
-    if len(stuff_class_ids):  # stuff detections are skipped (see fuse)
-        keep = tf.logical_and(keep, tf.logical_not(tf.reduce_any(tf.equal(
-            result["detection_classes"][..., None],
-            tf.constant(list(stuff_class_ids), tf.int32)), axis=-1)))
+    keep = tf.logical_and(keep, is_thing_graph(result["detection_classes"], stuff_class_ids))
     perm, count = fusion_order(scores, keep)
     mask_shape = tf.shape(masks)
     sorted_boxes = tf.matmul(perm, boxes)

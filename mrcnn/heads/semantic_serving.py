@@ -51,6 +51,16 @@ def serving_signature(config):
             "num_segments": tf.TensorSpec([], tf.int32)}
 
 
+def is_thing_graph(class_ids, stuff_class_ids):
+    """bool, the shape of int32 `class_ids`: False for a class of
+    `stuff_class_ids` (a Python list), whose detections the fusion skips
+    (see mrcnn.panoptic.fuse)."""
+    if not len(stuff_class_ids):
+        return tf.ones_like(class_ids, tf.bool)
+    stuff = tf.constant(list(stuff_class_ids), tf.int32)
+    return tf.logical_not(tf.reduce_any(tf.equal(class_ids[..., None], stuff), axis=-1))
+
+
 def fuse_graph(get_mask, class_ids, scores, num_detections, semantic, stuff_class_ids,
                num_classes, score_threshold, overlap_threshold, stuff_area_limit, size):
     """mrcnn.panoptic.fuse for one image, in TensorFlow.
@@ -65,9 +75,7 @@ def fuse_graph(get_mask, class_ids, scores, num_detections, semantic, stuff_clas
     n = tf.shape(class_ids)[0]
     scores64 = tf.cast(scores, tf.float64)
     keep = tf.logical_and(tf.range(n) < num_detections, scores64 >= score_threshold)
-    if len(stuff_class_ids):  # stuff detections are skipped (see fuse)
-        keep = tf.logical_and(keep, tf.logical_not(tf.reduce_any(tf.equal(
-            class_ids[:, None], tf.constant(stuff_class_ids, tf.int32)[None, :]), axis=1)))
+    keep = tf.logical_and(keep, is_thing_graph(class_ids, stuff_class_ids))
     key = tf.where(keep, -scores64, tf.constant(np.inf, tf.float64))
     order = tf.argsort(key, stable=True)
     count = tf.reduce_sum(tf.cast(keep, tf.int32))
